@@ -1,0 +1,1 @@
+"""Pure audio: synthesis, effects, loudness and WAV encoding. No I/O, no Ray."""

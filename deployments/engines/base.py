@@ -1,0 +1,76 @@
+"""The one contract every engine fulfils, whatever model (or none) is behind it.
+
+An engine turns a ``MusicSpec`` and a list of stems into aligned float32 audio at 44.1 kHz
+stereo. Engines never touch storage or HTTP; the uploader never touches models.
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from deployments.music.spec import MusicSpec
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """An extra file stored next to a stem's WAV, e.g. its MIDI notes."""
+
+    extension: str  # "mid", "json"
+    data: bytes
+    content_type: str
+
+
+@dataclass
+class RenderedStem:
+    stem_type: str
+    audio: np.ndarray  # float32, shape (frames, 2), at deployments.music.spec.SAMPLE_RATE
+    engine: str
+    attachments: list[Attachment] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)  # per-stem facts: built prompt, measured bpm
+
+
+@dataclass
+class EngineResult:
+    stems: list[RenderedStem]
+    # Facts applied to the whole request (resolved style, chord progression, key): they are merged
+    # into the callback's ``parameters``.
+    applied: dict[str, Any] = field(default_factory=dict)
+    # Files about the whole request rather than one stem (e.g. the song plan as JSON).
+    attachments: list[Attachment] = field(default_factory=list)
+
+
+@runtime_checkable
+class Engine(Protocol):
+    name: str
+
+    def generate(self, spec: MusicSpec, stems: Sequence[str]) -> EngineResult:
+        """Render ``stems`` for ``spec``. Blocking: replicas call it from a worker thread."""
+        ...
+
+    def reconfigure(self, config: Mapping[str, Any]) -> None:
+        """Apply a deployment's ``user_config``; called at start-up and on each change."""
+        ...
+
+    def status(self) -> str:
+        """``"available"``, or why it is not."""
+        ...
+
+
+@dataclass(frozen=True)
+class EngineJob:
+    """One request's share of an engine's work: the stems routed to it."""
+
+    spec: MusicSpec
+    stems: tuple[str, ...]
+
+
+def run_batch(engine: Engine, jobs: Sequence[EngineJob]) -> list[EngineResult]:
+    """Run jobs merged by the replica's ``@serve.batch``. Engines that gain from batching (one
+    forward pass for many stems) define ``generate_batch``; the others run one job at a time."""
+    batched = getattr(engine, "generate_batch", None)
+    if batched is not None:
+        results: list[EngineResult] = batched(jobs)
+        return results
+    return [engine.generate(job.spec, job.stems) for job in jobs]

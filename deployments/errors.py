@@ -1,0 +1,59 @@
+"""Our exception tree. Each error knows its HTTP status; ``api/errors.py`` maps them in one place."""
+
+
+class StemforgeError(Exception):
+    """Base of every error this service raises on purpose."""
+
+    status_code: int = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigurationError(StemforgeError):
+    """Settings or deployment configuration that cannot work; raised at start-up."""
+
+    status_code = 500
+
+
+class InvalidRequest(StemforgeError):
+    """Input that passed the schema but breaks a rule of this deployment (a limit, a routing)."""
+
+    status_code = 422
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class JobNotFound(StemforgeError):
+    status_code = 404
+
+
+class EngineUnavailable(StemforgeError):
+    """An engine that the routing needs is not deployed or failed to load."""
+
+    status_code = 503
+
+
+class GenerationFailed(StemforgeError):
+    """An engine raised while generating; the job ends with a failed callback."""
+
+    status_code = 500
+
+
+class StorageError(StemforgeError):
+    """The storage backend refused or did not answer in time."""
+
+    status_code = 503
+
+
+class BlobNotFound(StorageError):
+    status_code = 404
+
+
+class CallbackDeliveryFailed(StemforgeError):
+    """Every attempt to reach the client's callback URL failed."""
+
+    status_code = 502

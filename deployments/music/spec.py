@@ -1,0 +1,43 @@
+"""What every engine is asked to make: the request's musical conditioning, fully resolved."""
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+SAMPLE_RATE = 44_100
+CHANNELS = 2
+
+
+
+class StemType(StrEnum):
+    VOCALS = "vocals"
+    DRUMS = "drums"
+    BASS = "bass"
+    GUITAR = "guitar"
+    PIANO = "piano"
+    SYNTH = "synth"
+    OTHER = "other"
+
+
+STEM_TYPES: tuple[str, ...] = tuple(stem.value for stem in StemType)
+
+
+@dataclass(frozen=True)
+class MusicSpec:
+    """The conditioning shared by all stems of one request.
+
+    Every field is resolved (no ``None`` but ``style``/``prompt``/``chord_progression``, which
+    engines fill with their own defaults) so that the same spec always gives the same audio.
+    """
+
+    bpm: float
+    duration_seconds: float
+    seed: int
+    temperature: float = 1.0
+    style: str | None = None
+    prompt: str | None = None
+    chord_progression: tuple[str, ...] | None = None
+
+    @property
+    def num_frames(self) -> int:
+        """Length of every stem in samples at ``SAMPLE_RATE``."""
+        return round(self.duration_seconds * SAMPLE_RATE)

@@ -1,0 +1,112 @@
+"""One settings object for the whole service, read from the seed's environment variables.
+
+Every replica builds its own ``Settings()`` from the environment it was started with, so a bad
+value fails the replica at start-up rather than the first request.
+"""
+
+import re
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Azure's rule: 3-63 characters, lowercase letters, digits and single hyphens, starting and
+# ending with a letter or digit.
+_CONTAINER_NAME = re.compile(r"^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # --- the seed's variables ---------------------------------------------------------------
+    mock_generation: bool = Field(
+        default=True, description="true: every stem comes from the procedural engine (no models)."
+    )
+    use_gpu: bool = Field(default=False, description="Let model engines use a GPU when one is assigned.")
+    workers: int = Field(default=1, ge=1, le=64, description="Ingress replicas (HTTP workers).")
+    blob_container_name: str = Field(default="audio-files", description="Blob container / top folder.")
+    azure_storage_connection_string: str | None = None
+    azure_storage_account_url: str | None = None
+
+    # --- storage: bounds so an outage ends a job instead of hanging it ----------------------
+    storage_timeout_seconds: float = Field(
+        default=20.0, gt=0, le=600, description="Connect and read timeout of one storage call."
+    )
+    storage_max_retries: int = Field(default=2, ge=0, le=10)
+    storage_retry_backoff_seconds: float = Field(default=0.5, ge=0, le=60)
+    azure_sas_expiry_seconds: int = Field(
+        default=0,
+        ge=0,
+        le=7 * 24 * 3600,
+        description="> 0: callback blob URLs carry a read-only SAS valid this long.",
+    )
+
+    # --- our own ------------------------------------------------------------------------------
+    local_storage_dir: Path = Field(
+        default=REPO_ROOT / "data" / "blobs",
+        description="Root folder of the local-disk storage backend.",
+    )
+    public_base_url: str = Field(
+        default="http://localhost:8080",
+        description="Base URL clients use to reach this service; local-disk blob URLs start with it.",
+    )
+    max_duration_seconds: float = Field(default=300.0, gt=0, le=3600)
+    stem_routing_file: Path = Field(default=REPO_ROOT / "configs" / "routing.yaml")
+    callback_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    callback_max_attempts: int = Field(default=3, ge=1, le=20)
+    callback_retry_backoff_seconds: float = Field(default=1.0, ge=0, le=600)
+    musicgen_model: str = Field(
+        default="facebook/musicgen-small",
+        description="MusicGen checkpoint: a Hugging Face model id (resolved from the cache) or a folder.",
+    )
+    stable_audio_model: str = Field(
+        default="stabilityai/stable-audio-open-1.0",
+        description="Stable Audio Open checkpoint: a Hugging Face model id or a folder.",
+    )
+    wav_subtype: str = Field(default="PCM_16", description="soundfile subtype of stored WAVs.")
+
+    @field_validator("blob_container_name")
+    @classmethod
+    def _container_name_is_valid(cls, value: str) -> str:
+        if not _CONTAINER_NAME.match(value):
+            raise ValueError(
+                "BLOB_CONTAINER_NAME must be 3-63 characters of lowercase letters, digits and single "
+                f"hyphens, starting and ending with a letter or digit; got {value!r}"
+            )
+        return value
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _base_url_is_http(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"PUBLIC_BASE_URL must start with http:// or https://; got {value!r}")
+        return value.rstrip("/")
+
+    @field_validator("wav_subtype")
+    @classmethod
+    def _subtype_is_known(cls, value: str) -> str:
+        allowed = {"PCM_16", "PCM_24", "FLOAT"}
+        if value not in allowed:
+            raise ValueError(f"WAV_SUBTYPE must be one of {sorted(allowed)}; got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _one_azure_credential_style(self) -> "Settings":
+        if self.azure_storage_connection_string and self.azure_storage_account_url:
+            raise ValueError(
+                "set AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT_URL, not both"
+            )
+        return self
+
+    @property
+    def mode(self) -> str:
+        """The seed's name for what generates the stems: ``mock`` (procedural) or ``ai`` (models)."""
+        return "mock" if self.mock_generation else "ai"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

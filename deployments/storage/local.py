@@ -1,0 +1,75 @@
+"""Local-disk storage: the embedded default. Blobs are files under a root folder and the service
+itself serves them over HTTP (``GET /blobs/{path}``), so clients download them as they would
+download Azure blobs."""
+
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import quote
+
+from deployments.errors import BlobNotFound, StorageError
+from deployments.storage.base import StoredBlob
+
+BLOB_ROUTE = "/blobs"
+
+
+class LocalDiskStorage:
+    name = "local"
+
+    def __init__(self, root: Path, container: str, public_base_url: str) -> None:
+        self._container_root = (Path(root) / container).resolve()
+        self._container = container
+        self._base_url = public_base_url.rstrip("/")
+        try:
+            self._container_root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot create local storage folder {self._container_root}: {exc}") from exc
+
+    def resolve(self, path: str) -> Path:
+        """The file behind ``path``; refuses any path that leaves the container folder."""
+        target = (self._container_root / path).resolve()
+        if not target.is_relative_to(self._container_root) or target == self._container_root:
+            raise BlobNotFound(f"no blob at {path!r}")
+        return target
+
+    def url_for(self, path: str) -> str:
+        return f"{self._base_url}{BLOB_ROUTE}/{self._container}/{quote(path)}"
+
+    def put(
+        self,
+        path: str,
+        data: bytes,
+        *,
+        content_type: str,
+        metadata: Mapping[str, str] | None = None,
+    ) -> StoredBlob:
+        target = self.resolve(path)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            # Write beside the target, then rename: readers see the old blob or the whole new one.
+            fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(data)
+                os.replace(temp_name, target)
+            except BaseException:
+                Path(temp_name).unlink(missing_ok=True)
+                raise
+        except OSError as exc:
+            raise StorageError(f"cannot write {path!r} to local storage: {exc}") from exc
+        return StoredBlob(path=path, url=self.url_for(path), size_bytes=len(data))
+
+    def get(self, path: str) -> bytes:
+        target = self.resolve(path)
+        try:
+            return target.read_bytes()
+        except FileNotFoundError:
+            raise BlobNotFound(f"no blob at {path!r}") from None
+        except OSError as exc:
+            raise StorageError(f"cannot read {path!r} from local storage: {exc}") from exc
+
+    def check(self) -> str:
+        if os.access(self._container_root, os.W_OK):
+            return "connected"
+        return f"local storage folder {self._container_root} is not writable"
