@@ -15,11 +15,17 @@ from deployments.music.spec import MusicSpec
 
 @dataclass(frozen=True)
 class Attachment:
-    """An extra file stored next to a stem's WAV, e.g. its MIDI notes."""
+    """An extra file stored next to the WAVs, e.g. a stem's MIDI notes or the song plan.
 
+    A stem's attachment is stored as ``{stem_type}.{extension}`` and its URL is added to the
+    stem's callback entry as ``{kind}_url``; a request-level one is stored as
+    ``{kind}.{extension}`` and its URL added to the callback as ``{kind}_url``.
+    """
+
+    kind: str  # "midi", "song_plan": becomes the callback field "{kind}_url"
     extension: str  # "mid", "json"
     data: bytes
-    content_type: str
+    content_type: str  # "audio/midi", "application/json"
 
 
 @dataclass
