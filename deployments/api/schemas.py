@@ -4,6 +4,7 @@ Field names and meanings are the seed's; anything we add is additive, so existin
 ignore unknown fields keep working.
 """
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -24,17 +25,22 @@ MAX_BPM = 240.0
 DURATION_CEILING_SECONDS = 3600.0
 MAX_SEED = 2**32 - 1
 
+_SAFE_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def _check_path_segment(value: str) -> str:
+    if not _SAFE_SEGMENT.match(value):
+        raise ValueError(
+            "must be a safe blob path segment: 1-128 letters, digits, '.', '_' or '-', starting "
+            "with a letter or digit (no '/', no '..', no spaces)"
+        )
+    return value
+
+
 SafeId = Annotated[
     str,
-    Field(
-        min_length=1,
-        max_length=128,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
-        description=(
-            "Becomes a blob path segment: letters, digits, '.', '_' and '-', starting with a letter "
-            "or digit, at most 128 characters (no '/', no '..')."
-        ),
-    ),
+    AfterValidator(_check_path_segment),
+    Field(description="Becomes a blob path segment: letters, digits, '.', '_' and '-', at most 128."),
 ]
 
 

@@ -12,6 +12,7 @@ from deployments.errors import BlobNotFound, StorageError
 from deployments.storage.base import StoredBlob
 
 BLOB_ROUTE = "/blobs"
+_FILE_MODE = 0o644  # mkstemp creates 0600 files; blobs are meant to be served
 
 
 class LocalDiskStorage:
@@ -50,6 +51,7 @@ class LocalDiskStorage:
             # Write beside the target, then rename: readers see the old blob or the whole new one.
             fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
             try:
+                os.fchmod(fd, _FILE_MODE)
                 with os.fdopen(fd, "wb") as handle:
                     handle.write(data)
                 os.replace(temp_name, target)

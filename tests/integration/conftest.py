@@ -1,0 +1,112 @@
+"""A real local Ray with Serve, shared by the integration tests of a session.
+
+``start_service(settings, name)`` deploys the whole graph (build_graph) as its own Serve
+application under ``/{name}``; ``service`` is the default one: procedural engine, local-disk
+storage in a temporary folder. ``callback_receiver`` is a real HTTP server on loopback.
+"""
+
+import socket
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import ray
+from ray import serve
+
+from deployments.app import build_graph
+from deployments.routing import RoutingTable
+from deployments.settings import Settings
+from tests.support.callback_receiver import CallbackReceiver, start_callback_receiver
+
+# Logical CPUs: several applications share this 2-core box in tests, each asking ~1.4 CPUs.
+RAY_LOGICAL_CPUS = 16
+APP_START_TIMEOUT_S = 120
+
+
+@dataclass
+class Service:
+    name: str
+    base_url: str  # e.g. http://127.0.0.1:PORT/name
+    settings: Settings
+    client: httpx.Client
+
+    def generate(self, body: dict) -> httpx.Response:
+        return self.client.post(f"{self.base_url}/generate", json=body)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def serve_port() -> Iterator[int]:
+    port = _free_port()
+    ray.init(
+        num_cpus=RAY_LOGICAL_CPUS,
+        num_gpus=1,  # a logical GPU: GPU-shaped configs schedule; code still falls back to CPU
+        include_dashboard=False,
+        object_store_memory=256 * 1024 * 1024,
+        log_to_driver=False,
+    )
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    yield port
+    serve.shutdown()
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def start_service(serve_port: int, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Service]]:
+    started: list[Service] = []
+
+    def start(settings: Settings | None = None, name: str = "stemforge", routing: RoutingTable | None = None) -> Service:
+        base_url = f"http://127.0.0.1:{serve_port}/{name}"
+        overrides = {"public_base_url": base_url}
+        if settings is None:
+            overrides["local_storage_dir"] = str(tmp_path_factory.mktemp(f"blobs-{name}"))
+            settings = Settings(**overrides)
+        else:
+            settings = settings.model_copy(update={"public_base_url": base_url})
+        serve.run(build_graph(settings, routing), name=name, route_prefix=f"/{name}", blocking=False)
+        client = httpx.Client(timeout=30)
+        service = Service(name=name, base_url=base_url, settings=settings, client=client)
+        _wait_until_running(name, client, base_url)
+        started.append(service)
+        return service
+
+    yield start
+    for service in started:
+        service.client.close()
+
+
+def _wait_until_running(name: str, client: httpx.Client, base_url: str) -> None:
+    # /health can answer while replicas are still starting: wait for the application to be RUNNING.
+    deadline = time.monotonic() + APP_START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        status = serve.status().applications.get(name)
+        if status is not None and status.status == "RUNNING":
+            if client.get(f"{base_url}/health").status_code == 200:
+                return
+        if status is not None and status.status == "DEPLOY_FAILED":
+            raise RuntimeError(f"application {name} failed to deploy: {status.message}")
+        time.sleep(0.5)
+    raise TimeoutError(f"application {name} not running after {APP_START_TIMEOUT_S} s")
+
+
+@pytest.fixture(scope="session")
+def service(start_service: Callable[..., Service]) -> Service:
+    return start_service()
+
+
+@pytest.fixture()
+def callback_receiver() -> Iterator[CallbackReceiver]:
+    yield from start_callback_receiver()
+
+
+@pytest.fixture()
+def blob_root(service: Service) -> Path:
+    return Path(service.settings.local_storage_dir) / service.settings.blob_container_name
