@@ -4,31 +4,51 @@ The graph: Ingress -> one EngineReplica deployment per engine the routing table 
 Uploader. Deployment names here are the ones serve_config.yaml configures.
 """
 
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, cast
 
-from ray.serve import Application
+from ray.serve import Application, Deployment
 
 from deployments.engines.registry import engine_entry
 from deployments.engines.replica import EngineReplica
+from deployments.errors import ConfigurationError
 from deployments.ingress import Ingress
 from deployments.routing import RoutingTable
 from deployments.settings import Settings
 from deployments.uploader import Uploader
 
+# @serve.deployment turns these classes into Deployments; type checkers see the classes.
+_ENGINE = cast(Deployment, EngineReplica)
+_UPLOADER = cast(Deployment, Uploader)
+_INGRESS = cast(Deployment, Ingress)
 
-def build_graph(settings: Settings, routing: RoutingTable | None = None) -> Application:
+
+def build_graph(
+    settings: Settings, routing: RoutingTable | None = None, extra_engines: Iterable[str] = ()
+) -> Application:
+    """Bind the graph: every engine the routing needs in this mode, plus ``extra_engines``
+    (those the serve config configures even when this mode does not route to them: Serve refuses
+    a config that names a deployment the application lacks)."""
     routing = routing or RoutingTable.load(settings.stem_routing_file)
+    names = sorted(set(routing.engines(settings.mode)) | set(extra_engines))
     engines = {
-        name: EngineReplica.options(name=engine_entry(name).deployment_name).bind(name, settings)
-        for name in routing.engines(settings.mode)
+        name: _ENGINE.options(name=engine_entry(name).deployment_name).bind(name, settings) for name in names
     }
-    uploader = Uploader.bind(settings)
-    return Ingress.options(num_replicas=settings.workers).bind(engines, uploader, routing, settings)
+    uploader = _UPLOADER.bind(settings)
+    return _INGRESS.options(num_replicas=settings.workers).bind(engines, uploader, routing, settings)
 
 
 def build_app(args: dict[str, Any]) -> Application:
-    """Builder for ``serve run`` / ``serve deploy``. Settings come from the environment (the
-    seed's variables, plus ``runtime_env.env_vars`` in the YAML); ``args`` may override any of
-    them by field name, e.g. ``args: {mock_generation: false}``."""
-    settings = Settings(**(args or {}))
-    return build_graph(settings)
+    """Builder for ``serve run`` / ``serve deploy``.
+
+    ``args.engines``: the engines whose deployments the config lists. Every other key overrides a
+    setting by field name (e.g. ``mock_generation: false``); settings otherwise come from the
+    environment: the seed's variables, or ``runtime_env.env_vars`` in the YAML.
+    """
+    overrides = dict(args or {})
+    extra_engines = overrides.pop("engines", None) or []
+    if not isinstance(extra_engines, list):
+        raise ConfigurationError(f"args.engines must be a list of engine names; got {extra_engines!r}")
+    for name in extra_engines:
+        engine_entry(name)
+    return build_graph(Settings(**overrides), extra_engines=extra_engines)

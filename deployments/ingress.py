@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import BackgroundTasks, FastAPI
 from fastapi.responses import FileResponse
 from ray import serve
-from ray.serve.handle import DeploymentHandle, DeploymentResponse
+from ray.serve.handle import DeploymentHandle
 
 from deployments.api.errors import install_error_handlers
 from deployments.api.requests import applied_parameters, check_limits, resolve_spec
@@ -38,7 +38,7 @@ app = FastAPI(
 install_error_handlers(app)
 
 
-async def _answer(response: DeploymentResponse, timeout: float) -> Any:
+async def _answer(response: Any, timeout: float) -> Any:
     """Await a handle call, giving up after ``timeout`` seconds (health must stay fast)."""
 
     async def wait() -> Any:
@@ -74,7 +74,9 @@ class Ingress:
         self._local_storage = (
             None
             if settings.azure_storage_connection_string or settings.azure_storage_account_url
-            else LocalDiskStorage(settings.local_storage_dir, settings.blob_container_name, settings.public_base_url)
+            else LocalDiskStorage(
+                settings.local_storage_dir, settings.blob_container_name, settings.public_base_url
+            )
         )
 
     @app.get("/health", response_model=HealthResponse)

@@ -96,9 +96,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _one_azure_credential_style(self) -> "Settings":
         if self.azure_storage_connection_string and self.azure_storage_account_url:
-            raise ValueError(
-                "set AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT_URL, not both"
-            )
+            raise ValueError("set AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT_URL, not both")
         return self
 
     @property

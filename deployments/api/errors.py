@@ -28,8 +28,10 @@ def field_name(loc: Sequence[Any]) -> str:
 def _describe(error: dict[str, Any]) -> str:
     message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
     text = f"{field_name(error.get('loc', ()))}: {message}"
-    if "input" in error and error.get("type") not in ("missing", "json_invalid") and not isinstance(
-        error["input"], dict | list
+    if (
+        "input" in error
+        and error.get("type") not in ("missing", "json_invalid")
+        and not isinstance(error["input"], dict | list)
     ):
         text += f" (got {error['input']!r})"
     return text
@@ -38,7 +40,12 @@ def _describe(error: dict[str, Any]) -> str:
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     errors = exc.errors() if isinstance(exc, RequestValidationError) else []
     details = [
-        {"loc": list(e.get("loc", ())), "field": field_name(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
+        {
+            "loc": list(e.get("loc", ())),
+            "field": field_name(e.get("loc", ())),
+            "msg": e.get("msg"),
+            "type": e.get("type"),
+        }
         for e in errors
     ]
     return JSONResponse(

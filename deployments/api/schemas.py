@@ -156,3 +156,5 @@ class HealthResponse(BaseModel):
     timestamp: str
     services: HealthServices
     gpu_available: bool
+    # Additive: each deployed engine's status and the device it runs on.
+    engines: dict[str, dict[str, str]] = Field(default_factory=dict)

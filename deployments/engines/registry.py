@@ -20,7 +20,9 @@ class EngineEntry:
 ENGINES: dict[str, EngineEntry] = {
     entry.name: entry
     for entry in (
-        EngineEntry("procedural", "ProceduralEngine", "deployments.engines.procedural:ProceduralEngine", None),
+        EngineEntry(
+            "procedural", "ProceduralEngine", "deployments.engines.procedural:ProceduralEngine", None
+        ),
         EngineEntry("musicgen", "MusicGenEngine", "deployments.engines.musicgen:MusicGenEngine", "musicgen"),
         EngineEntry(
             "stable_audio",

@@ -27,11 +27,14 @@ class EngineReplica:
         max_batch_size = batching.get("max_batch_size", 1)
         wait = batching.get("batch_wait_timeout_s", 0.0)
         if not isinstance(max_batch_size, int) or max_batch_size < 1:
-            raise ConfigurationError(f"user_config.max_batch_size must be an integer >= 1; got {max_batch_size!r}")
+            raise ConfigurationError(
+                f"user_config.max_batch_size must be an integer >= 1; got {max_batch_size!r}"
+            )
         if not isinstance(wait, int | float) or wait < 0:
             raise ConfigurationError(f"user_config.batch_wait_timeout_s must be >= 0; got {wait!r}")
-        self._generate_batch.set_max_batch_size(max_batch_size)
-        self._generate_batch.set_batch_wait_timeout_s(float(wait))
+        batcher: Any = self._generate_batch  # @serve.batch adds these setters at run time
+        batcher.set_max_batch_size(max_batch_size)
+        batcher.set_batch_wait_timeout_s(float(wait))
         self._engine.reconfigure(config)
 
     @serve.batch(max_batch_size=1, batch_wait_timeout_s=0.0)

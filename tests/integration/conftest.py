@@ -60,10 +60,14 @@ def serve_port() -> Iterator[int]:
 
 
 @pytest.fixture(scope="session")
-def start_service(serve_port: int, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Service]]:
+def start_service(
+    serve_port: int, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., Service]]:
     started: list[Service] = []
 
-    def start(settings: Settings | None = None, name: str = "stemforge", routing: RoutingTable | None = None) -> Service:
+    def start(
+        settings: Settings | None = None, name: str = "stemforge", routing: RoutingTable | None = None
+    ) -> Service:
         base_url = f"http://127.0.0.1:{serve_port}/{name}"
         overrides = {"public_base_url": base_url}
         if settings is None:
@@ -88,9 +92,8 @@ def _wait_until_running(name: str, client: httpx.Client, base_url: str) -> None:
     deadline = time.monotonic() + APP_START_TIMEOUT_S
     while time.monotonic() < deadline:
         status = serve.status().applications.get(name)
-        if status is not None and status.status == "RUNNING":
-            if client.get(f"{base_url}/health").status_code == 200:
-                return
+        if status is not None and status.status == "RUNNING" and client.get(f"{base_url}/health").is_success:
+            return
         if status is not None and status.status == "DEPLOY_FAILED":
             raise RuntimeError(f"application {name} failed to deploy: {status.message}")
         time.sleep(0.5)

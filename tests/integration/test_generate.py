@@ -94,7 +94,9 @@ def test_every_stem_type_has_the_same_length(service: Service, callback_receiver
 
     callback = callback_receiver.wait_for("all-stems")
     assert callback["status"] == "completed"
-    frames = {sf.info(io.BytesIO(httpx.get(s["blob_url"]).content)).frames for s in callback["generated_stems"]}
+    frames = {
+        sf.info(io.BytesIO(httpx.get(s["blob_url"]).content)).frames for s in callback["generated_stems"]
+    }
     assert frames == {round(3.3 * 44100)}
 
 

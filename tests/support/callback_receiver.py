@@ -12,7 +12,7 @@ from typing import Any
 @dataclass
 class ReceivedCallback:
     path: str
-    headers: dict[str, str]
+    headers: dict[str, str]  # names lower-cased
     body: bytes
 
     def json(self) -> Any:
@@ -57,12 +57,13 @@ class CallbackReceiver:
 
 def _handler(receiver_box: list[CallbackReceiver]) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+        def do_POST(self) -> None:
             receiver = receiver_box[0]
             body = self.rfile.read(int(self.headers.get("content-length", 0)))
             with receiver.lock:
                 status = receiver.responses.pop(0) if receiver.responses else 200
-                receiver.received.append(ReceivedCallback(self.path, dict(self.headers), body))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                receiver.received.append(ReceivedCallback(self.path, headers, body))
                 receiver.lock.notify_all()
             self.send_response(status)
             self.send_header("content-length", "0")

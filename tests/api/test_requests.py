@@ -1,0 +1,58 @@
+import pytest
+
+from deployments.api.requests import applied_parameters, check_limits, resolve_spec
+from deployments.api.schemas import GenerateRequest
+from deployments.errors import InvalidRequest
+from deployments.settings import Settings
+
+
+def _request(**parameters: object) -> GenerateRequest:
+    return GenerateRequest.model_validate(
+        {
+            "generation_request_id": "g",
+            "audio_file_id": "a",
+            "target_stems": ["bass"],
+            "parameters": parameters,
+        }
+    )
+
+
+def test_defaults_fill_every_missing_parameter() -> None:
+    spec = resolve_spec(_request())
+
+    assert (spec.bpm, spec.duration_seconds, spec.temperature) == (120.0, 30.0, 1.0)
+    assert spec.style is None and spec.prompt is None and spec.chord_progression is None
+    assert 0 <= spec.seed < 2**32
+
+
+def test_a_missing_seed_is_drawn_fresh_and_reported_back() -> None:
+    seeds = {resolve_spec(_request()).seed for _ in range(20)}
+
+    assert len(seeds) > 1
+    spec = resolve_spec(_request())
+    assert applied_parameters(spec)["random_seed"] == spec.seed
+
+
+def test_given_values_are_kept_and_blank_text_becomes_none() -> None:
+    spec = resolve_spec(
+        _request(
+            target_bpm=90, duration_seconds=12.5, temperature=0, random_seed=3, style="  ", prompt=" warm "
+        )
+    )
+
+    assert (spec.bpm, spec.duration_seconds, spec.temperature, spec.seed) == (90, 12.5, 0, 3)
+    assert spec.style is None
+    assert spec.prompt == "warm"
+
+
+@pytest.mark.parametrize(("limit", "duration", "ok"), [(60, 60, True), (60, 60.5, False), (300, 299, True)])
+def test_duration_limit_comes_from_settings(limit: float, duration: float, ok: bool) -> None:
+    settings = Settings(max_duration_seconds=limit)
+
+    if ok:
+        check_limits(_request(duration_seconds=duration), settings)
+    else:
+        with pytest.raises(InvalidRequest) as info:
+            check_limits(_request(duration_seconds=duration), settings)
+        assert info.value.field == "parameters.duration_seconds"
+        assert f"at most {limit:g} seconds" in info.value.message

@@ -1,0 +1,123 @@
+"""The uploader's logic without Ray: real local storage, a real callback endpoint on loopback."""
+
+import asyncio
+import io
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from deployments.engines.base import Attachment, EngineResult, RenderedStem
+from deployments.jobs.callbacks import CallbackSender
+from deployments.jobs.publisher import ResultPublisher
+from deployments.jobs.ticket import JobTicket
+from deployments.music.spec import MusicSpec
+from deployments.storage.local import LocalDiskStorage
+from tests.support.callback_receiver import CallbackReceiver, start_callback_receiver
+
+
+@pytest.fixture()
+def receiver():  # type: ignore[no-untyped-def]
+    yield from start_callback_receiver()
+
+
+def _ticket(callback_url: str | None, stems: tuple[str, ...] = ("drums", "bass")) -> JobTicket:
+    spec = MusicSpec(bpm=100, duration_seconds=1.0, seed=11)
+    return JobTicket(
+        generation_request_id="gen-9",
+        audio_file_id="aud-9",
+        callback_url=callback_url,
+        accepted_at=time.time() - 0.5,
+        stems=stems,
+        routes={"procedural": stems},
+        spec=spec,
+        parameters={"random_seed": 11, "target_bpm": 100},
+    )
+
+
+def _result(*stems: str) -> EngineResult:
+    audio = np.zeros((44100, 2), dtype=np.float32)
+    audio[:, 0] = 0.25
+    return EngineResult(
+        stems=[
+            RenderedStem(
+                s,
+                audio,
+                "procedural",
+                [Attachment("midi", "mid", b"MThd", "audio/midi")],
+                {"prompt": f"solo {s}", "measured_bpm": 100.2},
+            )
+            for s in stems
+        ],
+        applied={"key": "C major"},
+        attachments=[Attachment("song_plan", "json", b"{}", "application/json")],
+    )
+
+
+def _publisher(root: Path) -> tuple[ResultPublisher, LocalDiskStorage]:
+    storage = LocalDiskStorage(root, "audio-files", "http://svc")
+    return ResultPublisher(
+        storage, CallbackSender(timeout_seconds=2, max_attempts=2, backoff_seconds=0)
+    ), storage
+
+
+def test_stems_are_stored_and_the_callback_lists_them_in_request_order(
+    tmp_path: Path, receiver: CallbackReceiver
+) -> None:
+    publisher, storage = _publisher(tmp_path)
+
+    payload = asyncio.run(publisher.publish(_ticket(receiver.url), [_result("bass", "drums")]))
+
+    sent = receiver.wait_for("gen-9")
+    assert sent == payload.model_dump(mode="json")
+    assert sent["status"] == "completed"
+    assert [s["stem_type"] for s in sent["generated_stems"]] == ["drums", "bass"]
+    drums = sent["generated_stems"][0]
+    assert drums["blob_url"] == "http://svc/blobs/audio-files/aud-9/gen-9/drums.wav"
+    assert drums["midi_url"] == "http://svc/blobs/audio-files/aud-9/gen-9/drums.mid"
+    assert drums["measured_bpm"] == 100.2
+    assert sent["song_plan_url"] == "http://svc/blobs/audio-files/aud-9/gen-9/song_plan.json"
+    assert sent["parameters"] == {
+        "random_seed": 11,
+        "target_bpm": 100,
+        "key": "C major",
+        "prompts": {"drums": "solo drums", "bass": "solo bass"},
+    }
+    assert sent["processing_time_seconds"] >= 0.5
+    audio, rate = sf.read(io.BytesIO(storage.get("aud-9/gen-9/drums.wav")), always_2d=True)
+    assert rate == 44100 and audio.shape == (44100, 2)
+    assert drums["file_size_bytes"] == len(storage.get("aud-9/gen-9/drums.wav"))
+
+
+def test_a_storage_failure_becomes_a_failed_callback(tmp_path: Path, receiver: CallbackReceiver) -> None:
+    publisher, _ = _publisher(tmp_path)
+    (tmp_path / "audio-files" / "aud-9").write_text("blocks the folder")
+
+    payload = asyncio.run(publisher.publish(_ticket(receiver.url), [_result("drums", "bass")]))
+
+    sent = receiver.wait_for("gen-9")
+    assert sent["status"] == payload.status == "failed"
+    assert sent["error"].startswith("storing stems failed: cannot write")
+    assert sent["generated_stems"] == []
+
+
+def test_a_stem_missing_from_the_results_fails_the_job(tmp_path: Path, receiver: CallbackReceiver) -> None:
+    publisher, _ = _publisher(tmp_path)
+
+    asyncio.run(publisher.publish(_ticket(receiver.url), [_result("drums")]))
+
+    sent = receiver.wait_for("gen-9")
+    assert sent["status"] == "failed"
+    assert "['bass']" in sent["error"]
+
+
+def test_fail_sends_the_reason(tmp_path: Path, receiver: CallbackReceiver) -> None:
+    publisher, _ = _publisher(tmp_path)
+
+    asyncio.run(publisher.fail(_ticket(receiver.url), "generation failed: ValueError: boom"))
+
+    sent = receiver.wait_for("gen-9")
+    assert (sent["status"], sent["error"]) == ("failed", "generation failed: ValueError: boom")
+    assert sent["parameters"]["random_seed"] == 11

@@ -1,0 +1,57 @@
+from pathlib import Path
+
+import pytest
+
+from deployments.errors import BlobNotFound, StorageError
+from deployments.storage.base import Storage, blob_path
+from deployments.storage.local import LocalDiskStorage
+
+
+@pytest.fixture()
+def storage(tmp_path: Path) -> LocalDiskStorage:
+    return LocalDiskStorage(tmp_path, "audio-files", "http://stems.example:8080")
+
+
+def test_it_fulfils_the_storage_contract(storage: LocalDiskStorage) -> None:
+    assert isinstance(storage, Storage)
+    assert storage.check() == "connected"
+
+
+def test_put_then_get_round_trips_and_the_url_is_served_by_the_service(storage: LocalDiskStorage) -> None:
+    path = blob_path("aud-1", "gen-1", "drums.wav")
+
+    blob = storage.put(path, b"RIFF....", content_type="audio/wav")
+
+    assert storage.get(path) == b"RIFF...."
+    assert blob.size_bytes == 8
+    assert blob.url == "http://stems.example:8080/blobs/audio-files/aud-1/gen-1/drums.wav"
+
+
+def test_a_rewrite_replaces_the_blob_whole_and_leaves_no_temporary_files(
+    storage: LocalDiskStorage, tmp_path: Path
+) -> None:
+    path = blob_path("aud-1", "gen-1", "bass.wav")
+    storage.put(path, b"first version", content_type="audio/wav")
+
+    storage.put(path, b"second", content_type="audio/wav")
+
+    assert storage.get(path) == b"second"
+    assert [p.name for p in (tmp_path / "audio-files" / "aud-1" / "gen-1").iterdir()] == ["bass.wav"]
+
+
+@pytest.mark.parametrize("path", ["../outside.wav", "a/../../outside.wav", "/etc/passwd", ""])
+def test_paths_cannot_leave_the_container(storage: LocalDiskStorage, path: str) -> None:
+    with pytest.raises(BlobNotFound):
+        storage.put(path, b"x", content_type="audio/wav")
+
+
+def test_a_missing_blob_is_blob_not_found(storage: LocalDiskStorage) -> None:
+    with pytest.raises(BlobNotFound):
+        storage.get("aud/gen/none.wav")
+
+
+def test_a_write_that_cannot_happen_is_a_storage_error(storage: LocalDiskStorage, tmp_path: Path) -> None:
+    (tmp_path / "audio-files" / "aud-1").write_text("a file where a folder should be")
+
+    with pytest.raises(StorageError, match="cannot write"):
+        storage.put("aud-1/gen/drums.wav", b"x", content_type="audio/wav")
