@@ -11,9 +11,23 @@ PYTEST_ARGS ?=
 export OMP_WAIT_POLICY ?= PASSIVE
 export RAY_USAGE_STATS_ENABLED ?= 0
 
-.PHONY: install run test lint bench clean
+# The procedural engine plays a General MIDI SoundFont (MIT-licensed FluidR3 Mono) through
+# libfluidsynth, both from Debian; without them it falls back to DSP synthesis.
+SOUNDFONT := /usr/share/sounds/sf3/FluidR3Mono_GM.sf3
+SYSTEM_PACKAGES := fluidr3mono-gm-soundfont libfluidsynth3
 
-install: $(VENV)/.installed $(if $(wildcard package-lock.json),node_modules/.installed)
+.PHONY: install system-packages run test lint bench examples clean
+
+install: $(VENV)/.installed node_modules/.installed system-packages
+
+system-packages:
+	@if [ -f $(SOUNDFONT) ] && ldconfig -p | grep -q libfluidsynth.so.3; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
+	else \
+	  echo "note: for sampled instruments run: sudo apt-get install $(SYSTEM_PACKAGES)"; \
+	  echo "      (without them the procedural engine uses DSP synthesis)"; \
+	fi
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +39,9 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# Local development: callbacks to this machine are allowed (the SSRF guard refuses them otherwise).
 run: install
-	$(BIN)/serve run $(SERVE_CONFIG)
+	CALLBACK_ALLOWED_HOSTS="$${CALLBACK_ALLOWED_HOSTS-localhost,127.0.0.1}" $(BIN)/serve run $(SERVE_CONFIG)
 
 test: install
 	$(BIN)/pytest $(PYTEST_ARGS)
@@ -38,6 +53,9 @@ lint: install
 
 bench: install
 	$(BIN)/python -m bench
+
+examples: install
+	$(BIN)/python bench/render_examples.py
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache

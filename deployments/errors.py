@@ -57,3 +57,23 @@ class CallbackDeliveryFailed(StemforgeError):
     """Every attempt to reach the client's callback URL failed."""
 
     status_code = 502
+
+
+class Unauthorized(StemforgeError):
+    status_code = 401
+
+
+class JobConflict(StemforgeError):
+    """The same generation_request_id was sent with a different body."""
+
+    status_code = 409
+
+
+class PayloadTooLarge(StemforgeError):
+    status_code = 413
+
+
+class Overloaded(StemforgeError):
+    """Too many jobs in progress; the client should retry later (503 with Retry-After)."""
+
+    status_code = 503

@@ -1,8 +1,9 @@
 """The HTTP front door: FastAPI routes on a Ray Serve ingress deployment. Thin on purpose: it
-validates, answers at once and hands the job to the graph.
+validates, records the job, answers at once and hands the job to the graph.
 
 No ``from __future__ import annotations`` here: FastAPI must see real annotations, or it reads
-request bodies as query parameters.
+request bodies as query parameters. Module-level helpers the routes call must be defined above the
+class (or imported): Serve ships the ingress class to replicas with the globals known at that point.
 """
 
 import asyncio
@@ -11,24 +12,39 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import BackgroundTasks, FastAPI
-from fastapi.responses import FileResponse
+from fastapi import BackgroundTasks, FastAPI, Path, Request
+from fastapi.responses import FileResponse, JSONResponse
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
+from deployments.api.auth import check_api_key
 from deployments.api.errors import install_error_handlers
+from deployments.api.limits import BodySizeLimit
 from deployments.api.requests import applied_parameters, check_limits, resolve_spec
-from deployments.api.schemas import GenerateAccepted, GenerateRequest, HealthResponse, HealthServices
-from deployments.errors import BlobNotFound
-from deployments.jobs.pipeline import run_job
+from deployments.api.schemas import (
+    GenerateAccepted,
+    GenerateRequest,
+    HealthResponse,
+    HealthServices,
+    JobStatusResponse,
+)
+from deployments.api.views import job_status_view
+from deployments.errors import BlobNotFound, JobConflict, JobNotFound, Overloaded
+from deployments.jobs.janitor import Janitor
+from deployments.jobs.pipeline import JobRunner
+from deployments.jobs.records import JobRecord, fingerprint
+from deployments.jobs.ssrf import check_callback_url
+from deployments.jobs.store import JOBS_PREFIX, JobStore
 from deployments.jobs.ticket import JobTicket
 from deployments.routing import RoutingTable
 from deployments.settings import Settings
+from deployments.storage.factory import storage_from_settings
 from deployments.storage.local import BLOB_ROUTE, LocalDiskStorage
 
 logger = logging.getLogger(__name__)
 
 STATUS_TIMEOUT_SECONDS = 2.0
+ENGINE_NAMES = ("procedural", "musicgen", "stable_audio")
 
 app = FastAPI(
     title="stemforge",
@@ -36,6 +52,9 @@ app = FastAPI(
     version="0.1.0",
 )
 install_error_handlers(app)
+# The limit is per replica process: each Ingress replica sets it from its settings at start-up.
+app.state.max_request_bytes = 64 * 1024
+app.add_middleware(BodySizeLimit, limit=lambda: int(app.state.max_request_bytes))
 
 
 async def _answer(response: Any, timeout: float) -> Any:
@@ -71,17 +90,31 @@ class Ingress:
         self._uploader = uploader
         self._routing = routing
         self._settings = settings
-        self._local_storage = (
-            None
-            if settings.azure_storage_connection_string or settings.azure_storage_account_url
-            else LocalDiskStorage(
-                settings.local_storage_dir, settings.blob_container_name, settings.public_base_url
-            )
+        app.state.max_request_bytes = settings.max_request_bytes
+        storage = storage_from_settings(settings)
+        self._local_storage = storage if isinstance(storage, LocalDiskStorage) else None
+        self._store = JobStore(storage)
+        self._runner = JobRunner(
+            engines,
+            uploader,
+            self._store,
+            heartbeat_seconds=settings.job_heartbeat_seconds,
+            engine_max_attempts=settings.engine_max_attempts,
+        )
+        janitor = Janitor(
+            self._store,
+            self._runner,
+            uploader,
+            lease_seconds=settings.job_lease_seconds,
+            max_job_attempts=settings.max_job_attempts,
+        )
+        self._janitor_task = asyncio.get_event_loop().create_task(
+            janitor.run_forever(settings.janitor_interval_seconds)
         )
 
     @app.get("/health", response_model=HealthResponse)
     async def health(self) -> HealthResponse:
-        names = ("procedural", "musicgen", "stable_audio")
+        names = list(dict.fromkeys([*ENGINE_NAMES, *self._engines]))  # built-ins, then custom engines
         engine_reports, storage = await asyncio.gather(
             asyncio.gather(*(self._engine_report(name) for name in names)),
             self._storage_status(),
@@ -102,35 +135,94 @@ class Ingress:
             engines={name: engines[name] for name in names if name in self._engines},
         )
 
-    @app.post("/generate", status_code=202, response_model=GenerateAccepted)
-    async def generate(self, request: GenerateRequest, background: BackgroundTasks) -> GenerateAccepted:
-        check_limits(request, self._settings)
-        spec = resolve_spec(request)
-        stems = tuple(stem.value for stem in request.target_stems)
+    @app.post(
+        "/generate",
+        status_code=202,
+        response_model=GenerateAccepted,
+        responses={200: {"model": GenerateAccepted, "description": "A repeat of a finished job"}},
+    )
+    async def generate(self, body: GenerateRequest, request: Request, background: BackgroundTasks) -> Any:
+        check_api_key(request.headers, self._settings.api_key)
+        stems = tuple(stem.value for stem in body.target_stems)
+        routes = self._routing.route(self._settings.mode, stems)
+        check_limits(body, self._settings, routes, self._routing.limits)
+        if body.callback_url is not None:
+            await asyncio.to_thread(
+                check_callback_url, str(body.callback_url), self._settings.callback_allowed_hosts
+            )
+
+        body_fingerprint = fingerprint(body.model_dump_json())
+        existing = await asyncio.to_thread(self._store.get, body.generation_request_id)
+        if existing is not None and not self._expired(existing):
+            return self._repeat(existing, body_fingerprint)
+        if self._runner.active >= self._settings.max_active_jobs:
+            raise Overloaded(f"{self._runner.active} jobs in progress (MAX_ACTIVE_JOBS); retry shortly")
+
+        spec = resolve_spec(body)
         ticket = JobTicket(
-            generation_request_id=request.generation_request_id,
-            audio_file_id=request.audio_file_id,
-            callback_url=str(request.callback_url) if request.callback_url else None,
+            generation_request_id=body.generation_request_id,
+            audio_file_id=body.audio_file_id,
+            callback_url=str(body.callback_url) if body.callback_url else None,
             accepted_at=time.time(),
             stems=stems,
-            routes=self._routing.route(self._settings.mode, stems),
+            routes=routes,
             spec=spec,
             parameters=applied_parameters(spec),
         )
+        record = JobRecord.for_ticket(ticket, body_fingerprint)
+        if existing is not None:
+            await asyncio.to_thread(self._store.replace, record)
+        elif not await asyncio.to_thread(self._store.create, record):
+            # A concurrent duplicate won the race to create the record.
+            winner = await asyncio.to_thread(self._store.get, body.generation_request_id)
+            if winner is None:  # pragma: no cover - created and deleted in between
+                raise JobNotFound(f"job {body.generation_request_id} vanished while being accepted")
+            return self._repeat(winner, body_fingerprint)
         # A background task keeps the request "in flight" for Ray Serve, so a graceful shutdown
-        # drains it instead of dropping it.
-        background.add_task(run_job, ticket, self._engines, self._uploader)
+        # drains it; the durable record covers a crash.
+        background.add_task(self._runner.run, ticket)
         logger.info("job %s accepted: %s", ticket.generation_request_id, ticket.routes)
-        return GenerateAccepted(generation_request_id=request.generation_request_id)
+        return GenerateAccepted(generation_request_id=body.generation_request_id)
+
+    @app.get("/generate/{generation_request_id}", response_model=JobStatusResponse)
+    async def job_status(
+        self, request: Request, generation_request_id: str = Path(max_length=128)
+    ) -> JobStatusResponse:
+        check_api_key(request.headers, self._settings.api_key)
+        record = await asyncio.to_thread(self._store.get, generation_request_id)
+        if record is None:
+            raise JobNotFound(f"no job with generation_request_id {generation_request_id!r}")
+        return job_status_view(record)
 
     @app.get(BLOB_ROUTE + "/{container}/{path:path}", include_in_schema=False)
     async def download(self, container: str, path: str) -> FileResponse:
-        if self._local_storage is None or container != self._settings.blob_container_name:
+        # Job records live beside the blobs but are served only through GET /generate/{id}.
+        if (
+            self._local_storage is None
+            or container != self._settings.blob_container_name
+            or path.startswith(JOBS_PREFIX)
+        ):
             raise BlobNotFound(f"no blob at {container}/{path}")
         target = self._local_storage.resolve(path)
         if not target.is_file():
             raise BlobNotFound(f"no blob at {container}/{path}")
         return FileResponse(target, media_type=_media_type(target.suffix))
+
+    def _expired(self, record: JobRecord) -> bool:
+        return time.time() - record.created_at > self._settings.idempotency_window_seconds
+
+    def _repeat(self, record: JobRecord, body_fingerprint: str) -> JSONResponse:
+        if record.fingerprint != body_fingerprint:
+            raise JobConflict(
+                f"generation_request_id {record.generation_request_id!r} was already used with a different "
+                "request body; use a new id for a new generation"
+            )
+        answer = GenerateAccepted(
+            generation_request_id=record.generation_request_id,
+            status=record.status,
+            message=f"Already accepted: this generation is {record.status}.",
+        )
+        return JSONResponse(answer.model_dump(), status_code=202 if record.status == "processing" else 200)
 
     async def _engine_report(self, name: str) -> dict[str, str]:
         handle = self._engines.get(name)

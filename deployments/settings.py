@@ -7,9 +7,10 @@ value fails the replica at start-up rather than the first request.
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,9 +56,46 @@ class Settings(BaseSettings):
     )
     max_duration_seconds: float = Field(default=300.0, gt=0, le=3600)
     stem_routing_file: Path = Field(default=REPO_ROOT / "configs" / "routing.yaml")
+    # --- callbacks ----------------------------------------------------------------------------
     callback_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
-    callback_max_attempts: int = Field(default=3, ge=1, le=20)
-    callback_retry_backoff_seconds: float = Field(default=1.0, ge=0, le=600)
+    callback_retry_schedule: Annotated[list[float], NoDecode] = Field(
+        # Standard Webhooks' schedule: at once, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
+        default=[0, 5, 300, 1800, 7200, 18000, 36000, 36000],
+        description="Delay before each callback attempt, in seconds (comma-separated).",
+    )
+    callback_inline_retry_max_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="Retries due sooner than this wait in place; later ones are scheduled.",
+    )
+    callback_signing_secret: SecretStr | None = Field(
+        default=None,
+        description="Standard Webhooks secret(s), whsec_<base64>; several (space-separated) during rotation.",
+    )
+    callback_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Callback hosts exempt from the public-address rule (comma-separated), e.g. localhost.",
+    )
+
+    # --- access and limits -----------------------------------------------------------------------
+    api_key: SecretStr | None = Field(default=None, description="When set, /generate needs it.")
+    max_request_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    max_active_jobs: int = Field(default=64, ge=1, le=100_000, description="Per ingress replica.")
+
+    # --- durable jobs ----------------------------------------------------------------------------
+    job_heartbeat_seconds: float = Field(default=10.0, gt=0)
+    job_lease_seconds: float = Field(
+        default=60.0, gt=0, description="A running job silent this long is taken over (resumed or failed)."
+    )
+    janitor_interval_seconds: float = Field(default=15.0, gt=0)
+    max_job_attempts: int = Field(default=2, ge=1, le=10, description="Runs of one job (first + resumes).")
+    engine_max_attempts: int = Field(
+        default=2, ge=1, le=10, description="Calls per engine when its replica dies mid-job."
+    )
+    idempotency_window_seconds: float = Field(
+        default=7 * 24 * 3600, gt=0, description="How long a generation_request_id stays bound to its job."
+    )
+
     musicgen_model: str = Field(
         default="facebook/musicgen-small",
         description="MusicGen checkpoint: a Hugging Face model id (resolved from the cache) or a folder.",
@@ -85,6 +123,25 @@ class Settings(BaseSettings):
             raise ValueError(f"PUBLIC_BASE_URL must start with http:// or https://; got {value!r}")
         return value.rstrip("/")
 
+    @field_validator("callback_retry_schedule", "callback_allowed_hosts", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("callback_retry_schedule")
+    @classmethod
+    def _schedule_is_sane(cls, value: list[float]) -> list[float]:
+        if not value or any(delay < 0 for delay in value):
+            raise ValueError(f"CALLBACK_RETRY_SCHEDULE needs at least one delay, none negative; got {value}")
+        return value
+
+    @field_validator("callback_allowed_hosts")
+    @classmethod
+    def _hosts_lower(cls, value: list[str]) -> list[str]:
+        return [host.lower().strip("[]") for host in value]
+
     @field_validator("wav_subtype")
     @classmethod
     def _subtype_is_known(cls, value: str) -> str:
@@ -97,6 +154,14 @@ class Settings(BaseSettings):
     def _one_azure_credential_style(self) -> "Settings":
         if self.azure_storage_connection_string and self.azure_storage_account_url:
             raise ValueError("set AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT_URL, not both")
+        return self
+
+    @model_validator(mode="after")
+    def _heartbeat_within_lease(self) -> "Settings":
+        if self.job_heartbeat_seconds * 2 > self.job_lease_seconds:
+            raise ValueError(
+                "JOB_HEARTBEAT_SECONDS must be at most half of JOB_LEASE_SECONDS, or live jobs look abandoned"
+            )
         return self
 
     @property

@@ -39,7 +39,7 @@ def test_a_bad_container_name_fails_at_start_up(name: str) -> None:
     [
         ("workers", 0),
         ("max_duration_seconds", 0),
-        ("callback_max_attempts", 0),
+        ("callback_retry_schedule", []),
         ("public_base_url", "localhost:8080"),
     ],
 )
@@ -54,3 +54,24 @@ def test_both_azure_credential_styles_at_once_is_refused() -> None:
             azure_storage_connection_string="UseDevelopmentStorage=true",
             azure_storage_account_url="https://a",
         )
+
+
+def test_lists_are_read_as_comma_separated_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CALLBACK_RETRY_SCHEDULE", "0, 5,300")
+    monkeypatch.setenv("CALLBACK_ALLOWED_HOSTS", "LocalHost,[::1]")
+
+    settings = Settings()
+
+    assert settings.callback_retry_schedule == [0, 5, 300]
+    assert settings.callback_allowed_hosts == ["localhost", "::1"]
+
+
+@pytest.mark.parametrize("schedule", ["", "0,-5"])
+def test_a_retry_schedule_must_be_non_empty_and_non_negative(schedule: str) -> None:
+    with pytest.raises(ValidationError, match="CALLBACK_RETRY_SCHEDULE"):
+        Settings(callback_retry_schedule=schedule)
+
+
+def test_a_heartbeat_slower_than_half_the_lease_is_refused() -> None:
+    with pytest.raises(ValidationError, match="JOB_HEARTBEAT_SECONDS"):
+        Settings(job_heartbeat_seconds=40, job_lease_seconds=60)

@@ -1,11 +1,13 @@
 """From a validated request to what the graph needs: limits, resolved defaults, the seed."""
 
 import secrets
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from deployments.api.schemas import GenerateRequest
 from deployments.errors import InvalidRequest
 from deployments.music.spec import MusicSpec
+from deployments.routing import EngineLimits
 from deployments.settings import Settings
 
 DEFAULT_BPM = 120.0
@@ -13,8 +15,13 @@ DEFAULT_DURATION_SECONDS = 30.0
 DEFAULT_TEMPERATURE = 1.0
 
 
-def check_limits(request: GenerateRequest, settings: Settings) -> None:
-    """Rules that depend on this deployment's settings rather than on the schema."""
+def check_limits(
+    request: GenerateRequest,
+    settings: Settings,
+    routes: Mapping[str, Sequence[str]] | None = None,
+    limits: Mapping[str, EngineLimits] | None = None,
+) -> None:
+    """Rules that depend on this deployment (settings, per-engine limits) rather than the schema."""
     duration = request.parameters.duration_seconds
     if duration is not None and duration > settings.max_duration_seconds:
         raise InvalidRequest(
@@ -22,6 +29,25 @@ def check_limits(request: GenerateRequest, settings: Settings) -> None:
             f"must be greater than 0 and at most {settings.max_duration_seconds:g} seconds "
             f"on this deployment (MAX_DURATION_SECONDS); got {duration:g}",
         )
+    for engine, stems in (routes or {}).items():
+        limit = (limits or {}).get(engine)
+        if limit is None:
+            continue
+        if limit.max_stems is not None and len(stems) > limit.max_stems:
+            raise InvalidRequest(
+                "target_stems",
+                f"at most {limit.max_stems} stems per request for the {engine} engine; got {len(stems)}",
+            )
+        if (
+            duration is not None
+            and limit.max_duration_seconds is not None
+            and duration > limit.max_duration_seconds
+        ):
+            raise InvalidRequest(
+                "parameters.duration_seconds",
+                f"at most {limit.max_duration_seconds:g} seconds for stems rendered by the {engine} engine; "
+                f"got {duration:g}",
+            )
 
 
 def resolve_spec(request: GenerateRequest) -> MusicSpec:

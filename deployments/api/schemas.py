@@ -112,7 +112,8 @@ class GenerateRequest(BaseModel):
 
 class GenerateAccepted(BaseModel):
     generation_request_id: str
-    status: Literal["processing"] = "processing"
+    # "processing" for a new job; a repeated request reports the existing job's status.
+    status: Literal["processing", "completed", "failed"] = "processing"
     message: str = "Generation started. Stems will be available shortly."
 
 
@@ -135,11 +136,20 @@ class CallbackPayload(BaseModel):
 
     generation_request_id: str
     audio_file_id: str
-    status: Literal["completed", "failed"]
+    status: Literal["processing", "completed", "failed"]
     processing_time_seconds: float
     generated_stems: list[GeneratedStem] = Field(default_factory=list)
     parameters: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None
+
+
+class JobStatusResponse(CallbackPayload):
+    """``GET /generate/{id}``: the callback payload once finished, with the job's progress."""
+
+    stage: str
+    attempt: int
+    target_stems: list[str] = Field(default_factory=list)
+    callback: dict[str, Any] | None = None
 
 
 class HealthServices(BaseModel):

@@ -1,71 +1,85 @@
-"""The procedural engine: stems from music theory and synthesis, no model, no GPU.
+"""The procedural engine: a band that reads one song plan, no model, no GPU.
 
-First version: drums on the beat grid, bass on chord roots, chord instruments playing the
-progression and a sung line, all rendered from the same spec so the stems line up.
+The music is composed in ``deployments.music`` (plan, style, parts as notes, MIDI) and sounded
+in ``deployments.dsp`` (SoundFont or synthesis, effects, loudness); this module wires them to
+the engine contract and reads the deployment's ``user_config``:
+
+    target_lufs: -14.0          # loudness of every stem (LUFS), -40 .. -6
+    peak_ceiling_dbfs: -1.0     # true-peak ceiling (dBFS), -12 .. -0.1
+    soundfont: auto             # auto (Debian's FluidR3 GM if installed), a .sf2/.sf3 path, or none
+    effects: true               # reverb, drive, compression per stem
+    midi: true                  # attach each stem's notes as .mid and the song plan as .json
 """
 
+import json
+import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from deployments.engines.base import EngineResult, RenderedStem
-from deployments.music.chords import parse_chord
-from deployments.music.spec import SAMPLE_RATE, MusicSpec
+from deployments.dsp.effects import EffectSettings, apply_effects
+from deployments.dsp.mastering import master_stem
+from deployments.dsp.render import render_part, renderer_used
+from deployments.dsp.soundfont import SoundFontSynth, SoundFontUnavailable, find_soundfont, shared_synth
+from deployments.engines.base import Attachment, EngineResult, RenderedStem
+from deployments.errors import ConfigurationError
+from deployments.music.midi import part_to_midi
+from deployments.music.parts import compose_part
+from deployments.music.plan import SongPlan, build_plan
+from deployments.music.spec import SAMPLE_RATE, STEM_TYPES, MusicSpec
 from deployments.settings import Settings
 
-DEFAULT_PROGRESSION = ("C", "G", "Am", "F")
+_AUTO = "auto"
+_NONE = ("none", "off", "")
 
 
-def _midi_to_hz(note: float) -> float:
-    return 440.0 * 2.0 ** ((note - 69) / 12)
+@dataclass(frozen=True)
+class ProceduralConfig:
+    target_lufs: float = -14.0
+    peak_ceiling_dbfs: float = -1.0
+    soundfont: str = _AUTO
+    effects: bool = True
+    midi: bool = True
 
 
-def _tone(freq: float, seconds: float, decay: float) -> np.ndarray:
-    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
-    return np.sin(2 * np.pi * freq * t) * np.exp(-t / decay)
+def _number(config: Mapping[str, Any], key: str, default: float, low: float, high: float) -> float:
+    value = config.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise ConfigurationError(f"user_config.{key} must be a number from {low} to {high}; got {value!r}")
+    return float(value)
 
 
-def _render(spec: MusicSpec, stem: str, rng: np.random.Generator) -> np.ndarray:
-    n = spec.num_frames
-    out = np.zeros(n)
-    beat = 60.0 / spec.bpm
-    bar = 4 * beat
-    chords = [parse_chord(s) for s in (spec.chord_progression or DEFAULT_PROGRESSION)]
+def _flag(config: Mapping[str, Any], key: str, default: bool) -> bool:
+    value = config.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigurationError(f"user_config.{key} must be true or false; got {value!r}")
+    return value
 
-    def add(signal: np.ndarray, start_s: float, gain: float) -> None:
-        start = int(start_s * SAMPLE_RATE)
-        if start >= n:
-            return
-        end = min(n, start + len(signal))
-        out[start:end] += gain * signal[: end - start]
 
-    bars = int(np.ceil(spec.duration_seconds / bar))
-    for b in range(bars):
-        chord = chords[b % len(chords)]
-        t0 = b * bar
-        if stem == "drums":
-            for i in range(8):
-                add(rng.standard_normal(int(0.03 * SAMPLE_RATE)) * 0.3, t0 + i * beat / 2, 0.5)
-            for i in (0, 2):
-                add(_tone(55.0, 0.3, 0.08), t0 + i * beat, 1.0)
-            for i in (1, 3):
-                add(rng.standard_normal(int(0.15 * SAMPLE_RATE)) * np.exp(-np.arange(int(0.15 * SAMPLE_RATE)) / 2000), t0 + i * beat, 0.6)
-        elif stem == "bass":
-            for i in range(4):
-                add(_tone(_midi_to_hz(36 + chord.bass), beat, beat), t0 + i * beat, 0.8)
-        elif stem == "vocals":
-            tones = sorted(chord.pitch_classes)
-            for i in range(4):
-                note = 60 + tones[int(rng.integers(len(tones)))]
-                add(_tone(_midi_to_hz(note), beat * 0.9, beat), t0 + i * beat, 0.5)
-        else:
-            octave = {"piano": 60, "guitar": 52, "synth": 64}.get(stem, 72)
-            for pc in sorted(chord.pitch_classes):
-                add(_tone(_midi_to_hz(octave + pc), bar, bar / 2), t0, 0.3)
-    peak = float(np.max(np.abs(out))) or 1.0
-    mono = (out / peak * 0.5).astype(np.float32)
-    return np.stack([mono, mono], axis=1)
+def parse_config(config: Mapping[str, Any]) -> ProceduralConfig:
+    known = {"target_lufs", "peak_ceiling_dbfs", "soundfont", "effects", "midi"}
+    unknown = sorted(set(config) - known)
+    if unknown:
+        raise ConfigurationError(
+            f"unknown user_config keys for the procedural engine: {unknown}; known: {sorted(known)}"
+        )
+    soundfont = config.get("soundfont", _AUTO)
+    if soundfont is None:
+        soundfont = "none"
+    if not isinstance(soundfont, str):
+        raise ConfigurationError(
+            f"user_config.soundfont must be 'auto', 'none' or a file path; got {soundfont!r}"
+        )
+    if soundfont.strip().lower() not in (_AUTO, *_NONE) and not Path(soundfont).is_file():
+        raise ConfigurationError(f"user_config.soundfont: no SoundFont file at {soundfont!r}")
+    return ProceduralConfig(
+        target_lufs=_number(config, "target_lufs", -14.0, -40.0, -6.0),
+        peak_ceiling_dbfs=_number(config, "peak_ceiling_dbfs", -1.0, -12.0, -0.1),
+        soundfont=soundfont.strip(),
+        effects=_flag(config, "effects", True),
+        midi=_flag(config, "midi", True),
+    )
 
 
 class ProceduralEngine:
@@ -73,19 +87,97 @@ class ProceduralEngine:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        self._lock = threading.Lock()
+        self._config = ProceduralConfig()
+        self._synth: SoundFontSynth | None = None
+        self._synth_problem: str | None = None
+        self._load_soundfont()
 
     def reconfigure(self, config: Mapping[str, Any]) -> None:
-        pass
+        parsed = parse_config(config)
+        with self._lock:
+            changed = parsed.soundfont != self._config.soundfont
+            self._config = parsed
+        if changed:
+            self._load_soundfont()
 
     def status(self) -> str:
+        # Synthesis needs nothing installed, so the engine is always available.
         return "available"
 
+    @property
+    def renderer(self) -> str:
+        return f"soundfont:{self._synth.path.name}" if self._synth is not None else "dsp"
+
+    def _load_soundfont(self) -> None:
+        choice = self._config.soundfont
+        synth: SoundFontSynth | None = None
+        problem: str | None = None
+        if choice.lower() in _NONE:
+            problem = "disabled by user_config.soundfont"
+        else:
+            path = find_soundfont(None if choice.lower() == _AUTO else choice)
+            if path is None:
+                problem = "no SoundFont installed (apt-get install fluidr3mono-gm-soundfont)"
+            else:
+                try:
+                    synth = shared_synth(path, SAMPLE_RATE)
+                except SoundFontUnavailable as exc:
+                    problem = str(exc)
+        with self._lock:
+            self._synth, self._synth_problem = synth, problem
+
     def generate(self, spec: MusicSpec, stems: Sequence[str]) -> EngineResult:
-        rendered = []
-        for index, stem in enumerate(stems):
-            rng = np.random.default_rng([spec.seed, index])
-            rendered.append(RenderedStem(stem_type=stem, audio=_render(spec, stem, rng), engine=self.name))
-        return EngineResult(
-            stems=rendered,
-            applied={"chord_progression": list(spec.chord_progression or DEFAULT_PROGRESSION)},
+        with self._lock:
+            config, synth = self._config, self._synth
+        plan = build_plan(spec)
+        rendered = [self._render_stem(plan, str(stem), config, synth) for stem in stems]
+        attachments = []
+        if config.midi:
+            attachments.append(
+                Attachment(
+                    "song_plan", "json", json.dumps(plan.to_dict(), indent=1).encode(), "application/json"
+                )
+            )
+        return EngineResult(stems=rendered, applied=self._applied(plan, synth), attachments=attachments)
+
+    def _render_stem(
+        self, plan: SongPlan, stem: str, config: ProceduralConfig, synth: SoundFontSynth | None
+    ) -> RenderedStem:
+        if stem not in STEM_TYPES:
+            raise ValueError(f"the procedural engine has no part for stem {stem!r}")
+        part = compose_part(plan, stem)
+        audio = render_part(part, plan.num_frames, SAMPLE_RATE, synth)
+        if config.effects:
+            lofi = plan.style.name == "lo-fi"
+            settings = EffectSettings(
+                stem,
+                plan.style.reverb,
+                plan.feel.distortion if stem in ("guitar", "bass") else 0.0,
+                plan.beat_seconds,
+                lofi,
+            )
+            audio = apply_effects(audio, SAMPLE_RATE, settings)
+        audio = master_stem(audio, SAMPLE_RATE, config.target_lufs, config.peak_ceiling_dbfs)
+        attachments = (
+            [Attachment("midi", "mid", part_to_midi(part, plan), "audio/midi")] if config.midi else []
         )
+        info = {
+            "instrument": part.instrument.name,
+            "renderer": renderer_used(part, synth),
+            "notes": len(part.notes),
+            "variations": part.variations,
+        }
+        return RenderedStem(stem_type=stem, audio=audio, engine=self.name, attachments=attachments, info=info)
+
+    def _applied(self, plan: SongPlan, synth: SoundFontSynth | None) -> dict[str, Any]:
+        return {
+            "style": plan.style.name,
+            "chord_progression": list(plan.progression),
+            "chord_progression_source": plan.progression_source,
+            "key": plan.key.name,
+            "time_signature": f"{plan.beats_per_bar}/4",
+            "bars": plan.bars,
+            "sections": [{"name": s.name, "start_bar": s.start_bar, "bars": s.bars} for s in plan.sections],
+            "renderer": f"soundfont:{synth.path.name}" if synth is not None else "dsp",
+        }

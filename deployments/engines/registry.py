@@ -35,10 +35,16 @@ ENGINES: dict[str, EngineEntry] = {
 
 
 def engine_entry(name: str) -> EngineEntry:
-    try:
+    """A built-in engine by name, or your own as ``"package.module:ClassName"`` (deployed as
+    ``ClassName``)."""
+    if name in ENGINES:
         return ENGINES[name]
-    except KeyError:
-        raise ConfigurationError(f"unknown engine {name!r}; known engines: {sorted(ENGINES)}") from None
+    module_name, _, class_name = name.partition(":")
+    if module_name and class_name.isidentifier():
+        return EngineEntry(name, class_name, name, None)
+    raise ConfigurationError(
+        f"unknown engine {name!r}; known engines: {sorted(ENGINES)}, or 'package.module:ClassName'"
+    )
 
 
 def create_engine(name: str, settings: Settings) -> Engine:
@@ -47,8 +53,8 @@ def create_engine(name: str, settings: Settings) -> Engine:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("deployments"):
-            raise ConfigurationError(f"engine {name!r} is not implemented in this version") from exc
+        if exc.name and module_name.startswith(exc.name):
+            raise ConfigurationError(f"engine {name!r}: no module {module_name!r}") from exc
         hint = f' (pip install "stemforge[{entry.extra}]")' if entry.extra else ""
         raise ConfigurationError(
             f"engine {name!r} needs the package {exc.name!r}, which is not installed{hint}"

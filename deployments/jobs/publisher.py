@@ -6,14 +6,16 @@ Runs inside the uploader replica; kept free of Ray so it can be tested on its ow
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from deployments.api.schemas import CallbackPayload, GeneratedStem
 from deployments.dsp.wav import encode_wav
 from deployments.engines.base import Attachment, EngineResult, RenderedStem
 from deployments.errors import StemforgeError
-from deployments.jobs.callbacks import CallbackSender, DeliveryReport
+from deployments.jobs.callbacks import CallbackDelivery
+from deployments.jobs.records import CallbackState, JobRecord
+from deployments.jobs.store import JobStore
 from deployments.jobs.ticket import JobTicket
 from deployments.music.spec import CHANNELS, SAMPLE_RATE
 from deployments.storage.base import Storage, StoredBlob, blob_path
@@ -22,33 +24,82 @@ logger = logging.getLogger(__name__)
 
 
 class ResultPublisher:
-    def __init__(self, storage: Storage, sender: CallbackSender, wav_subtype: str = "PCM_16") -> None:
+    """Stores stems, records the outcome on the job, then delivers the callback. A job always ends
+    in a callback (when it has a URL), even when storage itself is down."""
+
+    def __init__(
+        self, storage: Storage, store: JobStore, delivery: CallbackDelivery, wav_subtype: str = "PCM_16"
+    ) -> None:
         self._storage = storage
-        self._sender = sender
+        self._jobs = store
+        self._delivery = delivery
         self._wav_subtype = wav_subtype
 
     async def publish(self, ticket: JobTicket, results: Sequence[EngineResult]) -> CallbackPayload:
         """Store every stem, then call back ``completed``; a storage failure calls back ``failed``."""
         try:
-            payload = await self._store(ticket, results)
+            payload = await self._store_results(ticket, results)
         except StemforgeError as exc:
             logger.error("job %s: storing stems failed: %s", ticket.generation_request_id, exc)
             payload = failed_payload(ticket, f"storing stems failed: {exc.message}")
-        await self.deliver(ticket, payload)
-        return payload
+        return await self.finish(ticket, payload)
 
     async def fail(self, ticket: JobTicket, reason: str) -> CallbackPayload:
-        payload = failed_payload(ticket, reason)
-        await self.deliver(ticket, payload)
+        return await self.finish(ticket, failed_payload(ticket, reason))
+
+    async def finish(self, ticket: JobTicket, payload: CallbackPayload) -> CallbackPayload:
+        record = await self._load(ticket)
+        record.status = payload.status
+        record.stage = "calling back" if ticket.callback_url else "done"
+        record.result = payload
+        record.error = payload.error
+        if ticket.callback_url:
+            record.callback = self._delivery.new_state(ticket.callback_url, ticket.webhook_id)
+        await self._save(record)
+        await self._deliver(record)
         return payload
 
-    async def deliver(self, ticket: JobTicket, payload: CallbackPayload) -> DeliveryReport | None:
-        if ticket.callback_url is None:
-            logger.info("job %s finished %s (no callback_url)", ticket.generation_request_id, payload.status)
-            return None
-        return await self._sender.send(ticket.callback_url, payload.model_dump_json().encode())
+    async def deliver_due(self, generation_request_id: str) -> None:
+        """Attempt a scheduled callback whose time has come (the janitor calls this)."""
+        record = await asyncio.to_thread(self._jobs.get, generation_request_id)
+        if record is not None and record.result is not None:
+            await self._deliver(record)
 
-    async def _store(self, ticket: JobTicket, results: Sequence[EngineResult]) -> CallbackPayload:
+    async def _deliver(self, record: JobRecord) -> None:
+        state, payload = record.callback, record.result
+        if state is not None and payload is not None and not state.finished:
+            body = payload.model_dump_json().encode()
+
+            async def persist(_: CallbackState) -> None:
+                await self._save(record)
+
+            await self._delivery.run(state, body, persist)
+        if state is None or state.finished:
+            record.stage = "done"
+            await self._save(record)
+            await self._quietly(self._jobs.close, record.generation_request_id)
+
+    async def _load(self, ticket: JobTicket) -> JobRecord:
+        try:
+            record = await asyncio.to_thread(self._jobs.get, ticket.generation_request_id)
+        except StemforgeError as exc:
+            logger.error("job %s: cannot read its record: %s", ticket.generation_request_id, exc)
+            record = None
+        if record is None or record.run_id != ticket.run_id:
+            # Storage lost or never had it: carry on from the ticket so the client still hears back.
+            record = JobRecord.for_ticket(ticket, fingerprint="")
+        return record
+
+    async def _save(self, record: JobRecord) -> None:
+        await self._quietly(self._jobs.save, record)
+
+    async def _quietly(self, action: Callable[[Any], None], argument: Any) -> None:
+        try:
+            await asyncio.to_thread(action, argument)
+        except StemforgeError as exc:
+            logger.error("job record %s not updated: %s", record_id(argument), exc)
+
+    async def _store_results(self, ticket: JobTicket, results: Sequence[EngineResult]) -> CallbackPayload:
         rendered = {stem.stem_type: stem for result in results for stem in result.stems}
         missing = [stem for stem in ticket.stems if stem not in rendered]
         if missing:
@@ -129,3 +180,7 @@ def failed_payload(ticket: JobTicket, reason: str) -> CallbackPayload:
 
 def elapsed_since(accepted_at: float) -> float:
     return round(max(0.0, time.time() - accepted_at), 3)
+
+
+def record_id(argument: Any) -> str:
+    return str(getattr(argument, "generation_request_id", argument))

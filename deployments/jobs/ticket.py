@@ -1,6 +1,7 @@
 """What the ingress hands down the graph for one accepted request."""
 
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 from deployments.music.spec import MusicSpec
@@ -16,3 +17,10 @@ class JobTicket:
     routes: dict[str, tuple[str, ...]]  # engine name -> the stems it renders
     spec: MusicSpec
     parameters: dict[str, Any]  # the request's parameters as applied (defaults and seed resolved)
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)  # one per accepted job
+    attempt: int = 1  # 1, then 2, ... when a crashed job is resumed
+
+    @property
+    def webhook_id(self) -> str:
+        """Standard Webhooks message id: the same for every attempt of this job's callback."""
+        return f"msg_{self.run_id}"

@@ -36,9 +36,38 @@ def note_pitch_class(name: str) -> int:
     return (_NOTE_PITCH_CLASS[letter] + accidentals.count("#") - accidentals.count("b")) % 12
 
 
+# Lead-sheet shorthands pychord does not read, rewritten to names it does (longest first).
+_QUALITY_ALIASES = (
+    ("ø7", "m7b5"),
+    ("ø", "m7b5"),
+    ("°7", "dim7"),
+    ("o7", "dim7"),
+    ("°", "dim"),
+    ("o", "dim"),
+    ("+7", "aug7"),
+    ("+", "aug"),
+    ("Δ7", "maj7"),
+    ("Δ", "maj7"),
+    ("-7", "m7"),
+    ("-", "m"),
+)
+
+
+def _expand_shorthand(text: str) -> str:
+    """``"Co7"`` -> ``"Cdim7"``, ``"F#ø"`` -> ``"F#m7b5"``, ``"C+"`` -> ``"Caug"``, ``"D-7"`` -> ``"Dm7"``."""
+    head, slash, bass = text.partition("/")
+    letters = 1 + len(head[1:]) - len(head[1:].lstrip("#b"))
+    root, quality = head[:letters], head[letters:]
+    for short, full in _QUALITY_ALIASES:
+        if quality.startswith(short):
+            quality = full + quality[len(short) :]
+            break
+    return root + quality + slash + bass
+
+
 @lru_cache(maxsize=512)
 def parse_chord(symbol: str) -> Chord:
-    """Parse a chord symbol such as ``Am7``, ``G/B``, ``Bbmaj9``, ``Dsus4``, ``F#dim7``.
+    """Parse a chord symbol such as ``Am7``, ``G/B``, ``Bbmaj9``, ``Dsus4``, ``F#dim7``, ``Bø``, ``C+``.
 
     Raises ``ChordSymbolError`` naming the symbol when it does not parse.
     """
@@ -46,7 +75,7 @@ def parse_chord(symbol: str) -> Chord:
     if not text:
         raise ChordSymbolError("an empty chord symbol")
     try:
-        parsed = _PyChord(text)
+        parsed = _PyChord(_expand_shorthand(text))
         root = note_pitch_class(parsed.root)
         relative = parsed.quality.get_components(root="C", visible=False)
     except (ValueError, KeyError, IndexError) as exc:

@@ -7,7 +7,6 @@ SAMPLE_RATE = 44_100
 CHANNELS = 2
 
 
-
 class StemType(StrEnum):
     VOCALS = "vocals"
     DRUMS = "drums"

@@ -31,6 +31,19 @@ class Storage(Protocol):
         """Write ``data`` at ``path``, replacing what was there. Raises ``StorageError``."""
         ...
 
+    def create(self, path: str, data: bytes, *, content_type: str) -> bool:
+        """Write ``data`` at ``path`` only if nothing is there; ``False`` if something was.
+        Atomic across processes and nodes: of concurrent creators exactly one wins."""
+        ...
+
+    def delete(self, path: str) -> None:
+        """Remove a blob; no error if it is already gone."""
+        ...
+
+    def list(self, prefix: str) -> list[str]:
+        """Paths of the blobs whose path starts with ``prefix``."""
+        ...
+
     def get(self, path: str) -> bytes:
         """Read a whole blob. Raises ``BlobNotFound`` or ``StorageError``."""
         ...

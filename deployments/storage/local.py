@@ -4,7 +4,8 @@ download Azure blobs."""
 
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
@@ -13,6 +14,7 @@ from deployments.storage.base import StoredBlob
 
 BLOB_ROUTE = "/blobs"
 _FILE_MODE = 0o644  # mkstemp creates 0600 files; blobs are meant to be served
+_PART_SUFFIX = ".part"
 
 
 class LocalDiskStorage:
@@ -47,20 +49,53 @@ class LocalDiskStorage:
     ) -> StoredBlob:
         target = self.resolve(path)
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
             # Write beside the target, then rename: readers see the old blob or the whole new one.
-            fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-            try:
-                os.fchmod(fd, _FILE_MODE)
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(data)
-                os.replace(temp_name, target)
-            except BaseException:
-                Path(temp_name).unlink(missing_ok=True)
-                raise
+            with self._staged(target, data) as staged:
+                os.replace(staged, target)
         except OSError as exc:
             raise StorageError(f"cannot write {path!r} to local storage: {exc}") from exc
         return StoredBlob(path=path, url=self.url_for(path), size_bytes=len(data))
+
+    def create(self, path: str, data: bytes, *, content_type: str) -> bool:
+        target = self.resolve(path)
+        try:
+            with self._staged(target, data) as staged:
+                # link() refuses an existing name: an atomic create-if-absent with the content
+                # already in place.
+                os.link(staged, target)
+        except FileExistsError:
+            return False
+        except OSError as exc:
+            raise StorageError(f"cannot create {path!r} in local storage: {exc}") from exc
+        return True
+
+    def delete(self, path: str) -> None:
+        try:
+            self.resolve(path).unlink(missing_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot delete {path!r} from local storage: {exc}") from exc
+
+    def list(self, prefix: str) -> list[str]:
+        # Walk only the deepest folder the prefix names, not the whole container.
+        folder = prefix.rpartition("/")[0]
+        base = (self._container_root / folder).resolve()
+        if not base.is_relative_to(self._container_root) or not base.is_dir():
+            return []
+        paths = (str(p.relative_to(self._container_root)) for p in base.rglob("*") if p.is_file())
+        return sorted(p for p in paths if p.startswith(prefix) and not p.endswith(_PART_SUFFIX))
+
+    @contextmanager
+    def _staged(self, target: Path, data: bytes) -> Iterator[str]:
+        """A temporary file beside ``target`` holding ``data``; removed afterwards."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=_PART_SUFFIX)
+        try:
+            os.fchmod(fd, _FILE_MODE)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            yield temp_name
+        finally:
+            Path(temp_name).unlink(missing_ok=True)
 
     def get(self, path: str) -> bytes:
         target = self.resolve(path)

@@ -5,6 +5,7 @@ application under ``/{name}``; ``service`` is the default one: procedural engine
 storage in a temporary folder. ``callback_receiver`` is a real HTTP server on loopback.
 """
 
+import os
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +22,7 @@ from deployments.routing import RoutingTable
 from deployments.settings import Settings
 from tests.support.callback_receiver import CallbackReceiver, start_callback_receiver
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 # Logical CPUs: several applications share this 2-core box in tests, each asking ~1.4 CPUs.
 RAY_LOGICAL_CPUS = 16
 APP_START_TIMEOUT_S = 120
@@ -51,7 +53,9 @@ def serve_port() -> Iterator[int]:
         num_gpus=1,  # a logical GPU: GPU-shaped configs schedule; code still falls back to CPU
         include_dashboard=False,
         object_store_memory=256 * 1024 * 1024,
-        log_to_driver=False,
+        log_to_driver=bool(os.environ.get("STEMFORGE_TEST_RAY_LOGS")),
+        # Replicas import test engines (tests.support.engines) by path, like a user's own engine.
+        runtime_env={"env_vars": {"PYTHONPATH": str(REPO_ROOT)}},
     )
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     yield port
@@ -69,12 +73,15 @@ def start_service(
         settings: Settings | None = None, name: str = "stemforge", routing: RoutingTable | None = None
     ) -> Service:
         base_url = f"http://127.0.0.1:{serve_port}/{name}"
-        overrides = {"public_base_url": base_url}
         if settings is None:
-            overrides["local_storage_dir"] = str(tmp_path_factory.mktemp(f"blobs-{name}"))
-            settings = Settings(**overrides)
-        else:
-            settings = settings.model_copy(update={"public_base_url": base_url})
+            settings = Settings(local_storage_dir=tmp_path_factory.mktemp(f"blobs-{name}"))
+        # Tests run their callback receivers on loopback, which the SSRF guard refuses by default.
+        settings = settings.model_copy(
+            update={
+                "public_base_url": base_url,
+                "callback_allowed_hosts": settings.callback_allowed_hosts or ["127.0.0.1"],
+            }
+        )
         serve.run(build_graph(settings, routing), name=name, route_prefix=f"/{name}", blocking=False)
         client = httpx.Client(timeout=30)
         service = Service(name=name, base_url=base_url, settings=settings, client=client)
@@ -97,7 +104,8 @@ def _wait_until_running(name: str, client: httpx.Client, base_url: str) -> None:
         if status is not None and status.status == "DEPLOY_FAILED":
             raise RuntimeError(f"application {name} failed to deploy: {status.message}")
         time.sleep(0.5)
-    raise TimeoutError(f"application {name} not running after {APP_START_TIMEOUT_S} s")
+    detail = serve.status().applications.get(name)
+    raise TimeoutError(f"application {name} not running after {APP_START_TIMEOUT_S} s: {detail}")
 
 
 @pytest.fixture(scope="session")

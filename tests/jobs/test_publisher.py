@@ -10,8 +10,10 @@ import pytest
 import soundfile as sf
 
 from deployments.engines.base import Attachment, EngineResult, RenderedStem
-from deployments.jobs.callbacks import CallbackSender
+from deployments.jobs.callbacks import CallbackClient, CallbackDelivery
 from deployments.jobs.publisher import ResultPublisher
+from deployments.jobs.records import JobRecord
+from deployments.jobs.store import JobStore
 from deployments.jobs.ticket import JobTicket
 from deployments.music.spec import MusicSpec
 from deployments.storage.local import LocalDiskStorage
@@ -58,9 +60,9 @@ def _result(*stems: str) -> EngineResult:
 
 def _publisher(root: Path) -> tuple[ResultPublisher, LocalDiskStorage]:
     storage = LocalDiskStorage(root, "audio-files", "http://svc")
-    return ResultPublisher(
-        storage, CallbackSender(timeout_seconds=2, max_attempts=2, backoff_seconds=0)
-    ), storage
+    client = CallbackClient(timeout_seconds=2, allowed_hosts=["127.0.0.1"])
+    delivery = CallbackDelivery(client, [0, 0], inline_wait_max_seconds=10)
+    return ResultPublisher(storage, JobStore(storage), delivery), storage
 
 
 def test_stems_are_stored_and_the_callback_lists_them_in_request_order(
@@ -121,3 +123,48 @@ def test_fail_sends_the_reason(tmp_path: Path, receiver: CallbackReceiver) -> No
     sent = receiver.wait_for("gen-9")
     assert (sent["status"], sent["error"]) == ("failed", "generation failed: ValueError: boom")
     assert sent["parameters"]["random_seed"] == 11
+
+
+def test_the_outcome_is_recorded_on_the_job_and_the_job_closed(
+    tmp_path: Path, receiver: CallbackReceiver
+) -> None:
+    publisher, storage = _publisher(tmp_path)
+    store = JobStore(storage)
+    ticket = _ticket(receiver.url)
+    store.create(JobRecord.for_ticket(ticket, fingerprint="f"))
+    assert [m.generation_request_id for m in store.open_markers()] == ["gen-9"]
+
+    asyncio.run(publisher.publish(ticket, [_result("drums", "bass")]))
+
+    record = store.get("gen-9")
+    assert record is not None
+    assert (record.status, record.stage) == ("completed", "done")
+    assert record.result is not None and record.result.generated_stems[0].stem_type == "drums"
+    assert record.callback is not None and record.callback.delivered
+    assert record.callback.webhook_id == ticket.webhook_id
+    assert store.open_markers() == []
+
+
+def test_an_undelivered_callback_keeps_the_job_open_with_its_next_attempt(
+    tmp_path: Path, receiver: CallbackReceiver
+) -> None:
+    storage = LocalDiskStorage(tmp_path, "audio-files", "http://svc")
+    store = JobStore(storage)
+    client = CallbackClient(timeout_seconds=2, allowed_hosts=["127.0.0.1"])
+    publisher = ResultPublisher(
+        storage, store, CallbackDelivery(client, [0, 3600], inline_wait_max_seconds=1)
+    )
+    ticket = _ticket(receiver.url)
+    store.create(JobRecord.for_ticket(ticket, fingerprint="f"))
+    receiver.responses.append(503)
+
+    asyncio.run(publisher.fail(ticket, "engine exploded"))
+
+    record = store.get("gen-9")
+    assert record is not None and record.callback is not None
+    assert record.status == "failed"
+    assert [a.status_code for a in record.callback.attempts] == [503]
+    assert (
+        record.callback.next_attempt_at is not None and record.callback.next_attempt_at > time.time() + 3000
+    )
+    assert [m.generation_request_id for m in store.open_markers()] == ["gen-9"]

@@ -55,3 +55,34 @@ def test_a_write_that_cannot_happen_is_a_storage_error(storage: LocalDiskStorage
 
     with pytest.raises(StorageError, match="cannot write"):
         storage.put("aud-1/gen/drums.wav", b"x", content_type="audio/wav")
+
+
+def test_create_writes_only_when_absent(storage: LocalDiskStorage) -> None:
+    assert storage.create("_jobs/g1.json", b"first", content_type="application/json") is True
+    assert storage.create("_jobs/g1.json", b"second", content_type="application/json") is False
+    assert storage.get("_jobs/g1.json") == b"first"
+
+
+def test_of_concurrent_creators_exactly_one_wins(storage: LocalDiskStorage) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        wins = list(
+            pool.map(
+                lambda i: storage.create("race/one", str(i).encode(), content_type="text/plain"), range(50)
+            )
+        )
+
+    assert wins.count(True) == 1
+
+
+def test_list_and_delete(storage: LocalDiskStorage) -> None:
+    for path in ("_jobs/open/a", "_jobs/open/b", "_jobs/a.json", "aud/gen/drums.wav"):
+        storage.put(path, b"x", content_type="text/plain")
+
+    assert storage.list("_jobs/open/") == ["_jobs/open/a", "_jobs/open/b"]
+    assert storage.list("_jobs/") == ["_jobs/a.json", "_jobs/open/a", "_jobs/open/b"]
+    assert storage.list("nothing/") == []
+    storage.delete("_jobs/open/a")
+    storage.delete("_jobs/open/a")  # already gone: no error
+    assert storage.list("_jobs/open/") == ["_jobs/open/b"]

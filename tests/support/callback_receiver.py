@@ -21,12 +21,13 @@ class ReceivedCallback:
 
 @dataclass
 class CallbackReceiver:
-    """Records every POST. ``responses`` is a queue of status codes to answer with (200 once
-    empty), so a test can make the client endpoint fail a few times first."""
+    """Records every POST. ``responses`` is a queue of answers (200 once empty), so a test can
+    make the client endpoint fail a few times first: a status code, ``(status, headers)``, or
+    ``("stall", seconds)`` to hold the connection without answering."""
 
     server: ThreadingHTTPServer
     received: list[ReceivedCallback] = field(default_factory=list)
-    responses: list[int] = field(default_factory=list)
+    responses: list[Any] = field(default_factory=list)
     lock: threading.Condition = field(default_factory=threading.Condition)
 
     @property
@@ -61,11 +62,17 @@ def _handler(receiver_box: list[CallbackReceiver]) -> type[BaseHTTPRequestHandle
             receiver = receiver_box[0]
             body = self.rfile.read(int(self.headers.get("content-length", 0)))
             with receiver.lock:
-                status = receiver.responses.pop(0) if receiver.responses else 200
+                answer = receiver.responses.pop(0) if receiver.responses else 200
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 receiver.received.append(ReceivedCallback(self.path, headers, body))
                 receiver.lock.notify_all()
+            if isinstance(answer, tuple) and answer[0] == "stall":
+                time.sleep(answer[1])
+                return
+            status, extra_headers = answer if isinstance(answer, tuple) else (answer, {})
             self.send_response(status)
+            for name, value in extra_headers.items():
+                self.send_header(name, value)
             self.send_header("content-length", "0")
             self.end_headers()
 

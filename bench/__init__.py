@@ -1,0 +1,1 @@
+"""Benchmarks that print figures (never timed assertions). `make bench` runs the quick ones."""

@@ -1,0 +1,41 @@
+import numpy as np
+import pytest
+
+from deployments.dsp.render import pan_mono
+from deployments.dsp.voices import VOICES, render_voice
+from deployments.music.notes import Note
+
+SR = 44_100
+
+
+@pytest.mark.parametrize("voice", sorted(set(VOICES) - {"kit"}))
+@pytest.mark.parametrize("pitch", [40, 57, 69])
+def test_pitched_voices_sound_at_their_pitch(voice, pitch):
+    audio = render_voice(voice, [Note(0.0, 1.0, pitch, 100)], SR, SR)
+    assert np.all(np.isfinite(audio)) and np.max(np.abs(audio)) > 0.05
+    segment = audio[int(0.3 * SR) : int(0.8 * SR)]
+    spectrum = np.abs(np.fft.rfft(segment * np.hanning(len(segment)), n=1 << 17))
+    freqs = np.fft.rfftfreq(1 << 17, 1 / SR)
+    fundamental = 440.0 * 2 ** ((pitch - 69) / 12)
+    strongest = freqs[np.argmax(spectrum)]
+    harmonic = strongest / fundamental
+    assert abs(harmonic - round(harmonic)) < 0.03 and round(harmonic) >= 1
+
+
+@pytest.mark.parametrize("drum", [35, 36, 37, 38, 39, 42, 44, 45, 46, 49, 51, 52, 54, 56, 62, 63, 64, 70])
+def test_every_drum_we_write_has_a_sound(drum):
+    audio = render_voice("kit", [Note(0.0, 0.2, drum, 110)], SR, SR)
+    assert np.all(np.isfinite(audio)) and np.max(np.abs(audio[:2000])) > 0.01
+
+
+def test_the_same_notes_render_the_same_samples():
+    notes = [Note(0.1 * i, 0.3, 40 + i, 90) for i in range(10)]
+    assert np.array_equal(render_voice("pluck", notes, SR, SR), render_voice("pluck", notes, SR, SR))
+
+
+def test_pan_keeps_power_and_places_the_sound():
+    mono = np.ones(100, dtype=np.float32)
+    left = pan_mono(mono, -1.0)
+    centre = pan_mono(mono, 0.0)
+    assert left[0, 0] == pytest.approx(1.0) and left[0, 1] == pytest.approx(0.0, abs=1e-6)
+    assert np.sum(centre[0] ** 2) == pytest.approx(1.0)

@@ -1,0 +1,189 @@
+"""The procedural engine end to end: measured by listening to its audio (librosa tempo, chroma
+chord recovery, bass pitch on downbeats, loudness meters), not by reading its notes."""
+
+import io
+import json
+
+import numpy as np
+import pretty_midi
+import pytest
+from scipy.signal import resample_poly
+
+from deployments.dsp.analysis import bass_chord_tone_ratio, chord_match_ratio
+from deployments.dsp.loudness import integrated_lufs
+from deployments.dsp.soundfont import find_soundfont
+from deployments.dsp.tempo import estimate_bpm
+from deployments.engines.procedural import ProceduralEngine
+from deployments.errors import ConfigurationError
+from deployments.music.plan import build_plan
+from deployments.music.spec import SAMPLE_RATE, STEM_TYPES, MusicSpec
+from deployments.settings import Settings
+
+HARMONIC = ("piano", "guitar", "synth")
+
+
+@pytest.fixture(scope="module")
+def engine() -> ProceduralEngine:
+    return ProceduralEngine(Settings())
+
+
+@pytest.fixture(scope="module")
+def dsp_engine() -> ProceduralEngine:
+    engine = ProceduralEngine(Settings())
+    engine.reconfigure({"soundfont": "none"})
+    return engine
+
+
+def _stems(engine, spec, stems):
+    return {s.stem_type: s.audio for s in engine.generate(spec, stems).stems}
+
+
+@pytest.mark.parametrize("bpm", [60.0, 90.0, 128.0, 170.0, 200.0])
+@pytest.mark.parametrize("style", ["rock", "house", "jazz", "hip-hop", "reggae"])
+def test_drum_tempo_within_one_percent(engine, style, bpm):
+    spec = MusicSpec(bpm=bpm, duration_seconds=16.0 if bpm < 100 else 10.0, seed=3, style=style)
+    drums = _stems(engine, spec, ["drums"])["drums"]
+    assert estimate_bpm(drums, SAMPLE_RATE, start_bpm=bpm) == pytest.approx(bpm, rel=0.01)
+
+
+@pytest.mark.parametrize(("style", "bpm"), [("pop", 75.0), ("funk", 112.0), ("metal", 185.0)])
+def test_mix_tempo_within_one_percent(engine, style, bpm):
+    spec = MusicSpec(bpm=bpm, duration_seconds=12.0, seed=8, style=style)
+    mix = sum(_stems(engine, spec, list(STEM_TYPES)).values())
+    assert estimate_bpm(mix, SAMPLE_RATE, start_bpm=bpm) == pytest.approx(bpm, rel=0.01)
+
+
+PROGRESSIONS = {
+    "triads": ("C", "G", "Am", "F"),
+    "sevenths": ("Dm7", "G7", "Cmaj7", "A7", "Fmaj9", "E7sus4"),
+    "colour": ("Bdim", "Caug", "Dsus2", "G/B", "Am/G", "F#m7b5", "Ebmaj7", "Db9"),
+}
+CHORD_STYLES = ("pop", "rock", "jazz", "house", "lo-fi", "funk", "metal", "reggae", "ballad")
+_chord_scores: list[float] = []
+_bass_scores: list[float] = []
+
+
+@pytest.mark.parametrize("progression", list(PROGRESSIONS))
+@pytest.mark.parametrize("style", CHORD_STYLES)
+def test_chords_and_bass_follow_the_progression(engine, style, progression):
+    spec = MusicSpec(
+        bpm=110.0,
+        duration_seconds=16 * 240 / 110,
+        seed=21,
+        style=style,
+        chord_progression=PROGRESSIONS[progression],
+    )
+    plan = build_plan(spec)
+    stems = _stems(engine, spec, [*HARMONIC, "bass"])
+    chords = plan.chords[: plan.ending_bar]
+    harmonic = sum(stems[s] for s in HARMONIC)
+    chord_ratio = chord_match_ratio(harmonic, SAMPLE_RATE, plan.bar_seconds, chords)
+    bass_ratio = bass_chord_tone_ratio(
+        stems["bass"], SAMPLE_RATE, plan.bar_seconds, plan.beat_seconds, chords
+    )
+    _chord_scores.append(chord_ratio)
+    _bass_scores.append(bass_ratio)
+    assert chord_ratio >= 0.8
+    assert bass_ratio >= 0.8
+
+
+def test_over_the_grid_chords_and_bass_match_in_nine_bars_of_ten():
+    if len(_chord_scores) < len(PROGRESSIONS) * len(CHORD_STYLES):
+        pytest.skip("runs after the grid above")
+    assert np.mean(_chord_scores) >= 0.9
+    assert np.mean(_bass_scores) >= 0.9
+
+
+@pytest.mark.parametrize("style", ["pop", "metal", "lo-fi"])
+def test_every_stem_is_loud_enough_under_the_ceiling_and_aligned(engine, style):
+    spec = MusicSpec(bpm=123.0, duration_seconds=9.7, seed=2, style=style)
+    result = engine.generate(spec, list(STEM_TYPES))
+    assert [s.stem_type for s in result.stems] == list(STEM_TYPES)
+    for stem in result.stems:
+        audio = stem.audio
+        assert audio.dtype == np.float32 and audio.shape == (spec.num_frames, 2)
+        assert integrated_lufs(audio, SAMPLE_RATE) == pytest.approx(-14.0, abs=1.0), stem.stem_type
+        assert 20 * np.log10(np.max(np.abs(resample_poly(audio, 4, 1, axis=0)))) < -1.0, stem.stem_type
+        assert np.all(np.abs(audio.mean(axis=0)) < 1e-4)
+
+
+def test_loudness_target_is_configurable(engine):
+    quiet = ProceduralEngine(Settings())
+    quiet.reconfigure({"target_lufs": -20.0})
+    audio = _stems(quiet, MusicSpec(bpm=100.0, duration_seconds=6.0, seed=1), ["piano"])["piano"]
+    assert integrated_lufs(audio, SAMPLE_RATE) == pytest.approx(-20.0, abs=1.0)
+
+
+def test_same_seed_same_bytes_whatever_else_is_requested(engine):
+    spec = MusicSpec(bpm=97.0, duration_seconds=6.0, seed=42, style="funk", temperature=1.5)
+    alone = _stems(engine, spec, ["bass"])["bass"]
+    together = _stems(engine, spec, ["drums", "vocals", "bass"])["bass"]
+    again = _stems(engine, spec, ["bass"])["bass"]
+    assert alone.tobytes() == together.tobytes() == again.tobytes()
+
+
+@pytest.mark.parametrize("stem", ["drums", "vocals", "guitar"])
+def test_another_seed_is_another_take(engine, stem):
+    first = _stems(engine, MusicSpec(bpm=110.0, duration_seconds=6.0, seed=1), [stem])[stem]
+    second = _stems(engine, MusicSpec(bpm=110.0, duration_seconds=6.0, seed=2), [stem])[stem]
+    assert not np.array_equal(first, second)
+
+
+def test_temperature_zero_plays_plain_and_two_plays_variations(engine):
+    def variations(temperature: float) -> int:
+        spec = MusicSpec(bpm=120.0, duration_seconds=30.0, seed=5, temperature=temperature)
+        return sum(s.info["variations"] for s in engine.generate(spec, ["drums", "bass", "piano"]).stems)
+
+    assert variations(0.0) == 0
+    assert variations(2.0) >= 10
+
+
+def test_midi_and_song_plan_are_attached(engine):
+    spec = MusicSpec(bpm=100.0, duration_seconds=8.0, seed=4, style="jazz", chord_progression=("Dm7", "G7"))
+    result = engine.generate(spec, ["drums", "bass"])
+    for stem in result.stems:
+        (midi,) = stem.attachments
+        assert (midi.kind, midi.extension, midi.content_type) == ("midi", "mid", "audio/midi")
+        song = pretty_midi.PrettyMIDI(io.BytesIO(midi.data))
+        assert len(song.instruments[0].notes) == stem.info["notes"]
+    (plan,) = result.attachments
+    assert (plan.kind, plan.extension, plan.content_type) == ("song_plan", "json", "application/json")
+    data = json.loads(plan.data)
+    assert data["chord_progression"] == ["Dm7", "G7"] and data["style"] == "jazz"
+    applied = result.applied
+    assert applied["style"] == "jazz" and applied["chord_progression"] == ["Dm7", "G7"]
+    assert applied["key"] == "C major" and applied["sections"] and json.dumps(applied)
+
+
+def test_without_a_soundfont_synthesis_still_keeps_time_and_loudness(dsp_engine):
+    spec = MusicSpec(bpm=140.0, duration_seconds=10.0, seed=6, style="edm")
+    result = dsp_engine.generate(spec, ["drums", "bass", "piano", "vocals"])
+    assert result.applied["renderer"] == "dsp"
+    audio = {s.stem_type: s.audio for s in result.stems}
+    assert all(s.info["renderer"] == "dsp" for s in result.stems)
+    assert estimate_bpm(audio["drums"], SAMPLE_RATE, start_bpm=140.0) == pytest.approx(140.0, rel=0.01)
+    for stem in audio.values():
+        assert integrated_lufs(stem, SAMPLE_RATE) == pytest.approx(-14.0, abs=1.0)
+
+
+@pytest.mark.skipif(find_soundfont() is None, reason="no General MIDI SoundFont installed")
+def test_the_soundfont_is_used_when_installed(engine):
+    result = engine.generate(MusicSpec(bpm=120.0, duration_seconds=3.0, seed=1), ["piano", "bass"])
+    assert result.applied["renderer"].startswith("soundfont:")
+    assert {s.info["renderer"] for s in result.stems} == {"soundfont"}
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"target_lufs": 3},
+        {"target_lufs": "loud"},
+        {"peak_ceiling_dbfs": 0.5},
+        {"soundfont": "/no/such.sf2"},
+        {"effects": "yes"},
+        {"reverb": 1},
+    ],
+)
+def test_nonsense_configuration_is_refused(config):
+    with pytest.raises(ConfigurationError):
+        ProceduralEngine(Settings()).reconfigure(config)

@@ -1,0 +1,222 @@
+"""Never lose a request, never let anyone in: idempotency, durable jobs, auth, limits, faults."""
+
+import base64
+import concurrent.futures
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+import ray
+from standardwebhooks import Webhook
+
+from deployments.jobs.records import JobRecord, fingerprint
+from deployments.jobs.store import JobStore
+from deployments.jobs.ticket import JobTicket
+from deployments.music.spec import MusicSpec
+from deployments.routing import RoutingTable
+from deployments.settings import Settings
+from deployments.storage.local import LocalDiskStorage
+from tests.integration.conftest import Service
+from tests.support.callback_receiver import CallbackReceiver
+
+pytestmark = pytest.mark.integration
+
+SLOW = "tests.support.engines:SlowEngine"
+SECRET = "whsec_" + base64.b64encode(b"a signing secret of 32 bytes!!!!").decode()
+
+
+def _body(gen_id: str, callback_url: str | None = None, **parameters: object) -> dict:
+    body: dict = {
+        "generation_request_id": gen_id,
+        "audio_file_id": "aud-r",
+        "target_stems": ["drums", "bass"],
+        "parameters": {"target_bpm": 100, "duration_seconds": 2.0, "random_seed": 1, **parameters},
+    }
+    if callback_url:
+        body["callback_url"] = callback_url
+    return body
+
+
+def _slow_routing() -> RoutingTable:
+    return RoutingTable.from_mapping({"mock": {"default": SLOW}, "ai": {"default": SLOW}})
+
+
+def test_fifty_concurrent_duplicates_make_one_job_and_one_callback(
+    service: Service, callback_receiver: CallbackReceiver
+) -> None:
+    body = _body("dup-50", callback_receiver.url)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=50) as pool:
+        answers = list(
+            pool.map(lambda _: httpx.post(f"{service.base_url}/generate", json=body, timeout=30), range(50))
+        )
+
+    assert {a.status_code for a in answers} <= {200, 202}
+    assert all(a.json()["generation_request_id"] == "dup-50" for a in answers)
+    callback_receiver.wait_for("dup-50")
+    time.sleep(1.0)
+    assert callback_receiver.count("dup-50") == 1
+    repeat = service.generate(body)
+    assert repeat.status_code == 200
+    assert repeat.json()["status"] == "completed"
+
+
+def test_the_same_id_with_another_body_is_a_409(
+    service: Service, callback_receiver: CallbackReceiver
+) -> None:
+    assert service.generate(_body("conflict-1", callback_receiver.url)).status_code == 202
+
+    response = service.generate(_body("conflict-1", callback_receiver.url, target_bpm=140))
+
+    assert response.status_code == 409
+    assert "different request body" in response.json()["message"]
+
+
+def test_job_status_is_readable_and_ends_as_the_callback_payload(
+    service: Service, callback_receiver: CallbackReceiver
+) -> None:
+    assert service.generate(_body("status-1", callback_receiver.url)).status_code == 202
+
+    callback = callback_receiver.wait_for("status-1")
+    time.sleep(0.3)  # the record notes the delivery right after the callback
+    status = service.client.get(f"{service.base_url}/generate/status-1")
+
+    assert status.status_code == 200
+    view = status.json()
+    assert {k: view[k] for k in callback} == callback
+    assert view["stage"] == "done" and view["attempt"] == 1
+    assert view["callback"]["delivered"] is True
+    assert service.client.get(f"{service.base_url}/generate/unknown-job").status_code == 404
+
+
+def test_a_private_callback_url_is_refused_at_submission(service: Service) -> None:
+    response = service.generate(_body("ssrf-1", "http://169.254.169.254/latest/meta-data"))
+
+    assert response.status_code == 422
+    assert response.json()["message"].startswith(
+        "callback_url: host '169.254.169.254' resolves to non-public"
+    )
+
+
+def test_oversized_bodies_are_refused_with_413(service: Service) -> None:
+    body = _body("big-1")
+    body["parameters"]["prompt"] = "x" * (service.settings.max_request_bytes + 1)
+
+    declared = service.generate(body)
+    streamed = service.client.post(
+        f"{service.base_url}/generate",
+        content=iter([b'{"generation_request_id": "big-2", "pad": "', b"x" * 70_000, b'"}']),
+        headers={"content-type": "application/json"},
+    )
+
+    assert declared.status_code == 413
+    assert "MAX_REQUEST_BYTES" in declared.json()["message"]
+    assert streamed.status_code == 413
+
+
+def test_an_api_key_guards_generate_but_not_health(
+    start_service: Callable[..., Service], callback_receiver: CallbackReceiver, tmp_path: Path
+) -> None:
+    svc = start_service(Settings(local_storage_dir=tmp_path, api_key="s3cret"), name="auth")
+    url = f"{svc.base_url}/generate"
+
+    assert httpx.post(url, json=_body("auth-0")).status_code == 401
+    assert httpx.post(url, json=_body("auth-0"), headers={"authorization": "Bearer wrong"}).status_code == 401
+    assert httpx.post(f"{url}?api_key=s3cret", json=_body("auth-0")).status_code == 401
+    assert (
+        httpx.post(url, json=_body("auth-1"), headers={"authorization": "Bearer s3cret"}).status_code == 202
+    )
+    assert httpx.post(url, json=_body("auth-2"), headers={"x-api-key": "s3cret"}).status_code == 202
+    assert httpx.get(f"{url}/auth-1").status_code == 401
+    assert httpx.get(f"{url}/auth-1", headers={"x-api-key": "s3cret"}).status_code == 200
+    assert httpx.get(f"{svc.base_url}/health").status_code == 200
+
+
+def test_signed_callbacks_verify_with_a_standard_webhooks_library(
+    start_service: Callable[..., Service], callback_receiver: CallbackReceiver, tmp_path: Path
+) -> None:
+    svc = start_service(Settings(local_storage_dir=tmp_path, callback_signing_secret=SECRET), name="signed")
+
+    assert svc.generate(_body("signed-1", callback_receiver.url)).status_code == 202
+
+    callback_receiver.wait_for("signed-1")
+    received = callback_receiver.received[0]
+    assert Webhook(SECRET).verify(received.body, received.headers)["status"] == "completed"
+
+
+def test_beyond_the_job_bound_the_answer_is_503_with_retry_after(
+    start_service: Callable[..., Service], callback_receiver: CallbackReceiver, tmp_path: Path
+) -> None:
+    svc = start_service(
+        Settings(local_storage_dir=tmp_path, max_active_jobs=1), name="overload", routing=_slow_routing()
+    )
+
+    first = svc.generate(_body("busy-1", callback_receiver.url, duration_seconds=4))
+    second = svc.generate(_body("busy-2", callback_receiver.url, duration_seconds=4))
+
+    assert first.status_code == 202
+    assert second.status_code == 503
+    assert "MAX_ACTIVE_JOBS" in second.json()["message"]
+    assert int(second.headers["retry-after"]) > 0
+    assert callback_receiver.wait_for("busy-1", timeout=60)["status"] == "completed"
+
+
+def test_a_killed_engine_replica_is_retried_on_a_healthy_one(
+    start_service: Callable[..., Service], callback_receiver: CallbackReceiver, tmp_path: Path
+) -> None:
+    svc = start_service(Settings(local_storage_dir=tmp_path), name="faults", routing=_slow_routing())
+
+    assert svc.generate(_body("killed-1", callback_receiver.url, duration_seconds=6)).status_code == 202
+    time.sleep(2)  # the engine is now busy with the job
+    actors = [a for a in ray.util.list_named_actors(all_namespaces=True) if "faults#SlowEngine" in a["name"]]
+    assert actors, "the engine replica was not found"
+    ray.kill(ray.get_actor(actors[0]["name"], namespace=actors[0]["namespace"]), no_restart=True)
+
+    callback = callback_receiver.wait_for("killed-1", timeout=120)
+    assert callback["status"] == "completed"
+    assert [s["calls"] for s in callback["generated_stems"]] == [1, 1]  # the new replica's first call
+
+
+def test_unfinished_jobs_are_resumed_or_failed_after_a_restart(
+    start_service: Callable[..., Service], callback_receiver: CallbackReceiver, tmp_path: Path
+) -> None:
+    # Two jobs left "processing" by a service that died: one to resume, one out of attempts.
+    store = JobStore(LocalDiskStorage(tmp_path, "audio-files", "http://unused"))
+    for gen_id, attempt in (("orphan-resume", 1), ("orphan-exhausted", 2)):
+        ticket = JobTicket(
+            generation_request_id=gen_id,
+            audio_file_id="aud-r",
+            callback_url=callback_receiver.url,
+            accepted_at=time.time() - 600,
+            stems=("drums",),
+            routes={"procedural": ("drums",)},
+            spec=MusicSpec(bpm=100, duration_seconds=2.0, seed=9),
+            parameters={"random_seed": 9},
+            attempt=attempt,
+        )
+        record = JobRecord.for_ticket(ticket, fingerprint("{}"))
+        record.attempt = attempt
+        store.create(record)
+        store.beat(ticket, at=time.time() - 600)
+
+    start_service(
+        Settings(
+            local_storage_dir=tmp_path,
+            job_lease_seconds=4,
+            job_heartbeat_seconds=1,
+            janitor_interval_seconds=1,
+        ),
+        name="restarted",
+    )
+
+    resumed = callback_receiver.wait_for("orphan-resume", timeout=60)
+    exhausted = callback_receiver.wait_for("orphan-exhausted", timeout=60)
+    assert resumed["status"] == "completed"
+    assert exhausted["status"] == "failed"
+    assert "abandoned" in exhausted["error"]
+    record = store.get("orphan-resume")
+    assert record is not None and record.attempt == 2
+    time.sleep(2)
+    assert store.open_markers() == []

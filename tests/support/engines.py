@@ -1,0 +1,38 @@
+"""Engines for tests that need a job to take time (overload, a replica killed mid-job)."""
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from deployments.engines.base import EngineResult, RenderedStem
+from deployments.music.spec import MusicSpec
+from deployments.settings import Settings
+
+SECONDS_PER_AUDIO_SECOND = 1.0
+
+
+class SlowEngine:
+    """Takes as long as the audio it makes (one second per second requested), then returns quiet
+    noise. Routed to as ``tests.support.engines:SlowEngine``."""
+
+    name = "slow"
+
+    def __init__(self, settings: Settings) -> None:
+        self.calls = 0
+
+    def reconfigure(self, config: Mapping[str, Any]) -> None:
+        pass
+
+    def status(self) -> str:
+        return "available"
+
+    def generate(self, spec: MusicSpec, stems: Sequence[str]) -> EngineResult:
+        self.calls += 1
+        time.sleep(spec.duration_seconds * SECONDS_PER_AUDIO_SECOND)
+        rng = np.random.default_rng(spec.seed)
+        audio = (rng.standard_normal((spec.num_frames, 2)) * 0.01).astype(np.float32)
+        return EngineResult(
+            stems=[RenderedStem(s, audio, self.name, info={"calls": self.calls}) for s in stems]
+        )
