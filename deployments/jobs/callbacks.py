@@ -11,7 +11,6 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 import httpx
@@ -153,7 +152,3 @@ class CallbackDelivery:
                 state.next_attempt_at = now + delay
         if state.gave_up:
             logger.warning("callback to %s given up after %d attempt(s)", state.url, len(state.attempts))
-
-
-def utc_iso(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
