@@ -9,6 +9,7 @@ class (or imported): Serve ships the ingress class to replicas with the globals 
 import asyncio
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,6 +45,7 @@ from deployments.storage.local import BLOB_ROUTE, LocalDiskStorage
 logger = logging.getLogger(__name__)
 
 STATUS_TIMEOUT_SECONDS = 2.0
+STORAGE_THREADS = 32
 ENGINE_NAMES = ("procedural", "musicgen", "stable_audio")
 
 app = FastAPI(
@@ -108,9 +110,11 @@ class Ingress:
             lease_seconds=settings.job_lease_seconds,
             max_job_attempts=settings.max_job_attempts,
         )
-        self._janitor_task = asyncio.get_event_loop().create_task(
-            janitor.run_forever(settings.janitor_interval_seconds)
-        )
+        loop = asyncio.get_event_loop()
+        # Storage calls run in threads; the default pool (cores + 4) is too small for many jobs'
+        # heartbeats and records at once.
+        loop.set_default_executor(ThreadPoolExecutor(max_workers=STORAGE_THREADS))
+        self._janitor_task = loop.create_task(janitor.run_forever(settings.janitor_interval_seconds))
 
     @app.get("/health", response_model=HealthResponse)
     async def health(self) -> HealthResponse:

@@ -44,8 +44,14 @@ class Janitor:
             await asyncio.sleep(interval_seconds)
 
     async def sweep(self) -> None:
+        now = self._clock()
         for marker in await asyncio.to_thread(self._store.open_markers):
-            if self._runner.is_running(marker.generation_request_id):
+            # A fresh heartbeat means a live job (or a callback still retrying in place): skip it
+            # without reading its record, so sweeps stay cheap with many jobs in flight.
+            if (
+                self._runner.is_running(marker.generation_request_id)
+                or now - marker.heartbeat_at < self._lease
+            ):
                 continue
             record = await asyncio.to_thread(self._store.get, marker.generation_request_id)
             if record is None or record.run_id != marker.run_id:
@@ -56,8 +62,6 @@ class Janitor:
                 await self._callback_if_due(record)
 
     async def _take_over_if_abandoned(self, record: JobRecord, marker: OpenJobMarker) -> None:
-        if self._clock() - marker.heartbeat_at < self._lease:
-            return
         attempt = max(record.attempt, marker.attempt) + 1
         if not await asyncio.to_thread(self._store.claim, record, f"attempt-{attempt}"):
             return  # another replica took it
