@@ -29,10 +29,10 @@ system-packages:
 	  echo "      (without them the procedural engine uses DSP synthesis)"; \
 	fi
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -e ".[dev,musicgen]"
 	touch $@
 
 node_modules/.installed: package.json package-lock.json

@@ -171,12 +171,6 @@ def main() -> None:
     if "kv" in levers:
         variants.append(
             (
-                "engine int8, fp32 kv cache",
-                {"cpu_int8": True, "num_threads": args.threads, "cpu_bf16_kv": False},
-            )
-        )
-        variants.append(
-            (
                 "engine int8, transformers' dynamic kv cache",
                 {"cpu_int8": True, "num_threads": args.threads, "kv_cache": "dynamic"},
             )

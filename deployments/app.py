@@ -4,7 +4,7 @@ The graph: Ingress -> one EngineReplica deployment per engine the routing table 
 Uploader. Deployment names here are the ones serve_config.yaml configures.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
 from ray.serve import Application, Deployment
@@ -24,16 +24,23 @@ _INGRESS = cast(Deployment, Ingress)
 
 
 def build_graph(
-    settings: Settings, routing: RoutingTable | None = None, extra_engines: Iterable[str] = ()
+    settings: Settings,
+    routing: RoutingTable | None = None,
+    extra_engines: Iterable[str] = (),
+    engine_configs: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Application:
     """Bind the graph: every engine the routing needs in this mode, plus ``extra_engines``
     (those the serve config configures even when this mode does not route to them: Serve refuses
-    a config that names a deployment the application lacks)."""
+    a config that names a deployment the application lacks). ``engine_configs`` gives an engine's
+    ``user_config`` when no serve config does (programmatic use, tests)."""
     routing = routing or RoutingTable.load(settings.stem_routing_file)
     names = sorted(set(routing.engines(settings.mode)) | set(extra_engines))
-    engines = {
-        name: _ENGINE.options(name=engine_entry(name).deployment_name).bind(name, settings) for name in names
-    }
+    engines = {}
+    for name in names:
+        options: dict[str, Any] = {"name": engine_entry(name).deployment_name}
+        if engine_configs and name in engine_configs:
+            options["user_config"] = dict(engine_configs[name])
+        engines[name] = _ENGINE.options(**options).bind(name, settings)
     uploader = _UPLOADER.bind(settings)
     return _INGRESS.options(num_replicas=settings.workers).bind(engines, uploader, routing, settings)
 

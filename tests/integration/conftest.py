@@ -55,7 +55,7 @@ def serve_port() -> Iterator[int]:
         object_store_memory=256 * 1024 * 1024,
         log_to_driver=bool(os.environ.get("STEMFORGE_TEST_RAY_LOGS")),
         # Replicas import test engines (tests.support.engines) by path, like a user's own engine.
-        runtime_env={"env_vars": {"PYTHONPATH": str(REPO_ROOT)}},
+        runtime_env={"env_vars": {"PYTHONPATH": str(REPO_ROOT), "HF_HUB_OFFLINE": "1"}},
     )
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     yield port
@@ -70,7 +70,10 @@ def start_service(
     started: list[Service] = []
 
     def start(
-        settings: Settings | None = None, name: str = "stemforge", routing: RoutingTable | None = None
+        settings: Settings | None = None,
+        name: str = "stemforge",
+        routing: RoutingTable | None = None,
+        engine_configs: dict | None = None,
     ) -> Service:
         base_url = f"http://127.0.0.1:{serve_port}/{name}"
         if settings is None:
@@ -82,7 +85,12 @@ def start_service(
                 "callback_allowed_hosts": settings.callback_allowed_hosts or ["127.0.0.1"],
             }
         )
-        serve.run(build_graph(settings, routing), name=name, route_prefix=f"/{name}", blocking=False)
+        serve.run(
+            build_graph(settings, routing, engine_configs=engine_configs),
+            name=name,
+            route_prefix=f"/{name}",
+            blocking=False,
+        )
         client = httpx.Client(timeout=30)
         service = Service(name=name, base_url=base_url, settings=settings, client=client)
         _wait_until_running(name, client, base_url)
