@@ -48,50 +48,55 @@ class ResultPublisher:
         return await self.finish(ticket, failed_payload(ticket, reason))
 
     async def finish(self, ticket: JobTicket, payload: CallbackPayload) -> CallbackPayload:
-        record = await self._load(ticket)
+        record, owned = await self._load(ticket)
         record.status = payload.status
         record.stage = "calling back" if ticket.callback_url else "done"
         record.result = payload
         record.error = payload.error
         if ticket.callback_url:
             record.callback = self._delivery.new_state(ticket.callback_url, ticket.webhook_id)
-        await self._save(record)
-        await self._deliver(record)
+        await self._save(record, owned)
+        await self._deliver(record, owned)
         return payload
 
     async def deliver_due(self, generation_request_id: str) -> None:
         """Attempt a scheduled callback whose time has come (the janitor calls this)."""
         record = await asyncio.to_thread(self._jobs.get, generation_request_id)
         if record is not None and record.result is not None:
-            await self._deliver(record)
+            await self._deliver(record, owned=True)
 
-    async def _deliver(self, record: JobRecord) -> None:
+    async def _deliver(self, record: JobRecord, owned: bool) -> None:
         state, payload = record.callback, record.result
         if state is not None and payload is not None and not state.finished:
             body = payload.model_dump_json().encode()
 
             async def persist(_: CallbackState) -> None:
-                await self._save(record)
+                await self._save(record, owned)
 
             await self._delivery.run(state, body, persist)
-        if state is None or state.finished:
+        if (state is None or state.finished) and owned:
             record.stage = "done"
-            await self._save(record)
+            await self._save(record, owned)
             await self._quietly(self._jobs.close, record.generation_request_id)
 
-    async def _load(self, ticket: JobTicket) -> JobRecord:
+    async def _load(self, ticket: JobTicket) -> tuple[JobRecord, bool]:
+        """The job's record and whether this run owns it (``False`` when a newer job with the same
+        id replaced it: this run must not overwrite that one's record)."""
         try:
             record = await asyncio.to_thread(self._jobs.get, ticket.generation_request_id)
         except StemforgeError as exc:
             logger.error("job %s: cannot read its record: %s", ticket.generation_request_id, exc)
             record = None
-        if record is None or record.run_id != ticket.run_id:
-            # Storage lost or never had it: carry on from the ticket so the client still hears back.
-            record = JobRecord.for_ticket(ticket, fingerprint="")
-        return record
+        if record is None:
+            # Unreadable or lost: carry on from the ticket so the client still hears back.
+            return JobRecord.for_ticket(ticket, fingerprint=""), True
+        if record.run_id != ticket.run_id:
+            return JobRecord.for_ticket(ticket, fingerprint=""), False
+        return record, True
 
-    async def _save(self, record: JobRecord) -> None:
-        await self._quietly(self._jobs.save, record)
+    async def _save(self, record: JobRecord, owned: bool) -> None:
+        if owned:
+            await self._quietly(self._jobs.save, record)
 
     async def _quietly(self, action: Callable[[Any], None], argument: Any) -> None:
         try:

@@ -168,3 +168,20 @@ def test_an_undelivered_callback_keeps_the_job_open_with_its_next_attempt(
         record.callback.next_attempt_at is not None and record.callback.next_attempt_at > time.time() + 3000
     )
     assert [m.generation_request_id for m in store.open_markers()] == ["gen-9"]
+
+
+def test_a_run_whose_record_was_replaced_by_a_newer_job_does_not_overwrite_it(
+    tmp_path: Path, receiver: CallbackReceiver
+) -> None:
+    publisher, storage = _publisher(tmp_path)
+    store = JobStore(storage)
+    old_run, new_run = _ticket(receiver.url), _ticket(receiver.url)
+    store.create(JobRecord.for_ticket(old_run, fingerprint="f"))
+    store.replace(JobRecord.for_ticket(new_run, fingerprint="f"))  # the id was reused after its window
+
+    asyncio.run(publisher.publish(old_run, [_result("drums", "bass")]))
+
+    assert receiver.wait_for("gen-9")["status"] == "completed"  # the old run's client still hears back
+    record = store.get("gen-9")
+    assert record is not None
+    assert (record.run_id, record.status) == (new_run.run_id, "processing")
