@@ -31,18 +31,6 @@ class JobNotFound(StemforgeError):
     status_code = 404
 
 
-class EngineUnavailable(StemforgeError):
-    """An engine that the routing needs is not deployed or failed to load."""
-
-    status_code = 503
-
-
-class GenerationFailed(StemforgeError):
-    """An engine raised while generating; the job ends with a failed callback."""
-
-    status_code = 500
-
-
 class StorageError(StemforgeError):
     """The storage backend refused or did not answer in time."""
 
@@ -53,12 +41,6 @@ class BlobNotFound(StorageError):
     status_code = 404
 
 
-class CallbackDeliveryFailed(StemforgeError):
-    """Every attempt to reach the client's callback URL failed."""
-
-    status_code = 502
-
-
 class Unauthorized(StemforgeError):
     status_code = 401
 
@@ -67,10 +49,6 @@ class JobConflict(StemforgeError):
     """The same generation_request_id was sent with a different body."""
 
     status_code = 409
-
-
-class PayloadTooLarge(StemforgeError):
-    status_code = 413
 
 
 class Overloaded(StemforgeError):

@@ -301,45 +301,36 @@ def unique_container_name(prefix: str = "t") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:16]}"
 
 
-@pytest.fixture(scope="session")
-def azurite() -> Iterator[Azurite]:
-    """The session's shared Azurite. A test that stops or pauses it must ``ensure_running()`` after
-    (or use ``fresh_azurite``, which is its own process)."""
+def _running(server: Azurite) -> Iterator[Azurite]:
+    """Start ``server`` for a fixture (a start-up failure fails the test clearly), stop it after."""
     try:
-        server = Azurite().start()
+        server.start()
     except AzuriteError as exc:
         pytest.fail(str(exc), pytrace=False)
     try:
         yield server
     finally:
         server.close()
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[Azurite]:
+    """The session's shared Azurite. A test that stops or pauses it must ``ensure_running()`` after
+    (or use ``fresh_azurite``, which is its own process)."""
+    yield from _running(Azurite())
 
 
 @pytest.fixture
 def fresh_azurite() -> Iterator[Azurite]:
     """An Azurite of the test's own, for tests that stop, kill or pause it."""
-    try:
-        server = Azurite().start()
-    except AzuriteError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    try:
-        yield server
-    finally:
-        server.close()
+    yield from _running(Azurite())
 
 
 @pytest.fixture(scope="session")
 def entra_azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
     """An HTTPS Azurite that takes bearer tokens: the account-URL (Entra ID) credential style."""
     tls = self_signed_certificate(tmp_path_factory.mktemp("azurite-tls"))
-    try:
-        server = Azurite(tls=tls, oauth=True).start()
-    except AzuriteError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    try:
-        yield server
-    finally:
-        server.close()
+    yield from _running(Azurite(tls=tls, oauth=True))
 
 
 @pytest.fixture
