@@ -4,8 +4,12 @@ The model is the full musicgen-small architecture (t5-base text encoder, 24-laye
 decoder, 32 kHz EnCodec) with random weights: the same compute as the real checkpoint, which
 cannot be downloaded here. Random weights make random tokens; speed does not depend on them.
 
-    OMP_WAIT_POLICY=PASSIVE .venv/bin/python bench/musicgen_bench.py               # everything
+    .venv/bin/python bench/musicgen_bench.py                                      # everything
     .venv/bin/python bench/musicgen_bench.py --seconds 2 --levers baseline,int8    # a quick look
+
+OpenMP workers spin 3 ms before sleeping (``GOMP_SPINCOUNT=300000``, as the MusicGen deployment
+in ``serve_config.yaml`` sets): with ``OMP_WAIT_POLICY=PASSIVE`` alone they sleep after every
+operation and two threads lose a third of their speed to waking up.
 
 Figures are wall seconds for one ``generate`` call (text encoding, decoding, codec, resampling,
 loudness, tempo measurement: everything the engine does), and the same per 10 s of audio per stem.
@@ -23,11 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("GOMP_SPINCOUNT", "300000")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-LEVERS = ("baseline", "fp32", "int8", "threads", "kv")
+LEVERS = ("baseline", "fp32", "int8", "modules", "threads", "kv")
 STEMS = ("drums", "bass", "piano", "guitar", "synth", "vocals", "other")
 
 
@@ -131,6 +136,7 @@ def main() -> None:
     print(
         f"torch {torch.__version__}, {os.cpu_count()} CPUs, "
         f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}, "
+        f"GOMP_SPINCOUNT={os.environ.get('GOMP_SPINCOUNT')}, "
         f"load average {os.getloadavg()[0]:.1f}; {args.seconds:g} s of audio per stem",
         flush=True,
     )
@@ -165,14 +171,26 @@ def main() -> None:
             ("engine fp32 (batched stems, own loop)", {"cpu_int8": False, "num_threads": args.threads})
         )
     if "int8" in levers:
-        variants.append(("engine int8", {"cpu_int8": True, "num_threads": args.threads}))
+        variants.append(("engine int8, lean decoder", {"cpu_int8": True, "num_threads": args.threads}))
+    if "modules" in levers:
+        variants.append(
+            (
+                "engine int8, transformers' modules",
+                {"cpu_int8": True, "num_threads": args.threads, "lean_decoder": False},
+            )
+        )
     if "threads" in levers:
         variants.append(("engine int8, 1 thread", {"cpu_int8": True, "num_threads": 1}))
     if "kv" in levers:
         variants.append(
             (
                 "engine int8, transformers' dynamic kv cache",
-                {"cpu_int8": True, "num_threads": args.threads, "kv_cache": "dynamic"},
+                {
+                    "cpu_int8": True,
+                    "num_threads": args.threads,
+                    "kv_cache": "dynamic",
+                    "lean_decoder": False,
+                },
             )
         )
     for name, user_config in variants:

@@ -81,6 +81,7 @@ class CrossAttentionConditioning(StepConditioning):
         if guidance:
             hidden = torch.cat([hidden, torch.zeros_like(hidden)])
             mask = torch.cat([mask, torch.zeros_like(mask)])
+        self.encoder_states, self.encoder_mask = hidden, mask
         self._kwargs = {"encoder_hidden_states": hidden, "encoder_attention_mask": mask}
 
     def first(self) -> dict[str, Any]:

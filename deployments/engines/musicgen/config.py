@@ -34,6 +34,9 @@ class MusicGenConfig:
     # "preallocated": keys/values written in place, attended with plain matmuls on CPU;
     # "dynamic": transformers' own concatenating cache and attention kernels.
     kv_cache: str = "preallocated"
+    # CPU, MusicGen (not melody): decode with the engine's own forward pass over the model's
+    # weights (see ``lean``) rather than transformers' modules; about 2x faster per step here.
+    lean_decoder: bool = True
 
     @property
     def uses_guidance(self) -> bool:
@@ -83,6 +86,7 @@ _KINDS: dict[str, type] = {
     "cpu_int8": bool,
     "num_threads": int,
     "kv_cache": str,
+    "lean_decoder": bool,
 }
 
 

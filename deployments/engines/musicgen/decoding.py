@@ -16,7 +16,8 @@ from typing import Any
 import torch
 from transformers.cache_utils import Cache, DynamicCache, DynamicLayer, EncoderDecoderCache
 
-from deployments.engines.musicgen.conditioning import StepConditioning
+from deployments.engines.musicgen.conditioning import CrossAttentionConditioning, StepConditioning
+from deployments.engines.musicgen.lean import LeanDecoder
 from deployments.engines.musicgen.sampling import RowSampler, apply_guidance
 from deployments.engines.musicgen.windows import decode_steps
 
@@ -69,6 +70,33 @@ def make_cache(kind: str, num_layers: int, capacity: int) -> EncoderDecoderCache
     return EncoderDecoderCache(Cache(layers=layers), DynamicCache())
 
 
+# The logits (batch, codebooks, vocab) of the last position, given the new input ids, the step
+# and the sequence length (conditioning prefix included) once they are in.
+StepForward = Callable[[torch.Tensor, int, int], torch.Tensor]
+
+
+def _transformers_forward(
+    decoder: Any, conditioning: StepConditioning, kv_cache: str, capacity: int
+) -> StepForward:
+    inner = decoder.model  # the transformer without its heads: only the last position needs them
+    cache = make_cache(kv_cache, decoder.config.num_hidden_layers, capacity)
+
+    def forward(ids: torch.Tensor, step: int, total_length: int) -> torch.Tensor:
+        extra = conditioning.first() if step == 0 else conditioning.later(total_length)
+        hidden = inner(input_ids=ids, past_key_values=cache, use_cache=True, **extra).last_hidden_state
+        last = hidden[:, -1]
+        return torch.stack([head(last) for head in decoder.lm_heads], dim=1)
+
+    return forward
+
+
+def _lean_forward(lean: LeanDecoder, conditioning: StepConditioning, capacity: int) -> StepForward:
+    if not isinstance(conditioning, CrossAttentionConditioning):
+        raise TypeError("the lean decoder covers cross-attention conditioning (MusicGen) only")
+    state = lean.start(conditioning.encoder_states, conditioning.encoder_mask, capacity)
+    return lambda ids, step, total_length: lean.forward(state, ids)
+
+
 # Called with the batch's input ids (rows * codebooks, positions) before each forward pass; the
 # tests use it to see how the model was batched.
 ForwardHook = Callable[[torch.Tensor], None]
@@ -87,13 +115,15 @@ def decode_window(
     guidance_scale: float,
     kv_cache: str,
     on_forward: ForwardHook | None = None,
+    lean: LeanDecoder | None = None,
 ) -> torch.Tensor:
     """Generate ``new_frames[r]`` frames for row ``r`` after ``prompt`` (``(rows, codebooks, prompt
     frames)``) and return the window's frames, prompt included: ``(rows, codebooks, prompt +
     max(new_frames))``; row ``r``'s frames past ``prompt + new_frames[r]`` are padding.
 
     Each row ends exactly as it would alone (its end padding is forced), so what a row gets never
-    depends on longer rows in the same batch."""
+    depends on longer rows in the same batch. With ``lean`` the forward passes go through it
+    rather than transformers' modules (``kv_cache`` then does not apply)."""
     num_rows, num_codebooks, prompt_frames = prompt.shape
     device = prompt.device
     longest = max(new_frames)
@@ -108,8 +138,11 @@ def decode_window(
     forced = sequence != -1
 
     guided = guidance_scale > 1.0
-    inner = decoder.model  # the transformer without its heads: only the last position needs them
-    cache = make_cache(kv_cache, decoder.config.num_hidden_layers, conditioning.prefix + length)
+    capacity = conditioning.prefix + length
+    if lean is not None:
+        forward = _lean_forward(lean, conditioning, capacity)
+    else:
+        forward = _transformers_forward(decoder, conditioning, kv_cache, capacity)
     inputs = sequence[:, :, : prompt_frames + 1]
     for step in range(steps):
         position = prompt_frames + 1 + step  # the column this pass predicts
@@ -118,10 +151,7 @@ def decode_window(
             ids = ids.repeat(2, 1)
         if on_forward is not None:
             on_forward(ids)
-        extra = conditioning.first() if step == 0 else conditioning.later(conditioning.prefix + position)
-        hidden = inner(input_ids=ids, past_key_values=cache, use_cache=True, **extra).last_hidden_state
-        last = hidden[:, -1]
-        logits = torch.stack([head(last) for head in decoder.lm_heads], dim=1)  # (batch, codebooks, vocab)
+        logits = forward(ids, step, conditioning.prefix + position)  # (batch, codebooks, vocab)
         logits = apply_guidance(logits, guidance_scale)
         tokens = sampler.sample(logits, rows)
         column = torch.where(forced[:, :, position], sequence[:, :, position], tokens)

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     import torch
 
     from deployments.engines.musicgen.decoding import ForwardHook
+    from deployments.engines.musicgen.lean import LeanDecoder
     from deployments.engines.musicgen.loading import LoadedModel
 
 logger = logging.getLogger(__name__)
@@ -82,6 +83,7 @@ class MusicGenEngine:
         self._loaded: LoadedModel = load_model(settings.musicgen_model, self._device, self._config.cpu_int8)
         apply_threads(self._config.num_threads)
         self._apply_attention(self._config)
+        self._lean = self._build_lean(self._config, self._loaded)
         self._harmony: Any = None
         if self._loaded.is_melody:
             from deployments.engines.procedural import ProceduralEngine
@@ -108,10 +110,13 @@ class MusicGenEngine:
 
         new = parse_config(config)
         with self._lock:
-            if self._device.type == "cpu" and new.cpu_int8 != self._loaded.quantized:
+            reloaded = self._device.type == "cpu" and new.cpu_int8 != self._loaded.quantized
+            if reloaded:
                 self._loaded = load_model(self._settings.musicgen_model, self._device, new.cpu_int8)
             apply_threads(new.num_threads)
             self._apply_attention(new)
+            if reloaded or new.lean_decoder != self._config.lean_decoder:
+                self._lean = self._build_lean(new, self._loaded)
             self._config = new
 
     def status(self) -> str:
@@ -124,6 +129,15 @@ class MusicGenEngine:
 
         custom = self._device.type == "cpu" and config.kv_cache == "preallocated"
         self._loaded.model.decoder.set_attn_implementation(register() if custom else "sdpa")
+
+    def _build_lean(self, config: MusicGenConfig, loaded: "LoadedModel") -> "LeanDecoder | None":
+        """The lean forward pass where it applies (CPU, MusicGen), else None."""
+        from deployments.engines.musicgen.lean import LeanDecoder
+
+        decoder = loaded.model.decoder
+        if not config.lean_decoder or self._device.type != "cpu" or not LeanDecoder.supports(decoder):
+            return None
+        return LeanDecoder(decoder)
 
     @property
     def device(self) -> str:
@@ -280,6 +294,7 @@ class MusicGenEngine:
                 guidance_scale=config.guidance_scale,
                 kv_cache=config.kv_cache,
                 on_forward=self.on_forward,
+                lean=self._lean,
             )
             for slot, (i, n) in enumerate(zip(active, new, strict=True)):
                 codes[i] = torch.cat([codes[i], frames[slot, :, window.prompt : window.prompt + n]], dim=1)

@@ -1,0 +1,38 @@
+"""The Serve configs shipped in the repository are valid as Ray reads them and as the engines do."""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from ray.serve.schema import ServeDeploySchema
+
+from deployments.engines.musicgen.config import parse_config
+from deployments.engines.replica import _BATCH_KEYS
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIGS = [ROOT / "serve_config.yaml", ROOT / "configs" / "serve.cpu.yaml"]
+
+
+def _deployments(path: Path) -> dict[str, dict[str, Any]]:
+    schema = ServeDeploySchema.model_validate(yaml.safe_load(path.read_text()))
+    (application,) = schema.applications
+    return {d.name: d.model_dump(exclude_unset=True) for d in application.deployments}
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_serve_config_parses_and_engine_user_configs_are_accepted(path: Path) -> None:
+    deployments = _deployments(path)
+    assert {"Ingress", "ProceduralEngine", "Uploader"} <= set(deployments)
+    for name, deployment in deployments.items():
+        user_config = dict(deployment.get("user_config") or {})
+        if name == "MusicGenEngine":
+            parse_config({k: v for k, v in user_config.items() if k not in _BATCH_KEYS})
+
+
+def test_production_musicgen_replicas_share_a_gpu_and_spin_briefly_between_operations() -> None:
+    musicgen = _deployments(ROOT / "serve_config.yaml")["MusicGenEngine"]
+    options = musicgen["ray_actor_options"]
+    assert 0 < options["num_gpus"] < 1
+    assert options["runtime_env"]["env_vars"]["GOMP_SPINCOUNT"] == "300000"
+    assert musicgen["user_config"]["lean_decoder"] is True
