@@ -82,14 +82,23 @@ class LeanState:
         self.capacity = capacity
         self.keys = [encoder_states.new_empty((batch, heads, capacity, head_dim)) for _ in decoder.layers]
         self.values = [encoder_states.new_empty((batch, heads, capacity, head_dim)) for _ in decoder.layers]
+        # Rows without any text (the unconditional half of guidance) attend to zeroed states
+        # through bias-free projections: their cross-attention adds exactly zero, so it is only
+        # computed for the leading rows that have text (half the cross-attention's reads).
+        has_text = encoder_mask.bool().any(dim=1)
+        texted = int(has_text.sum())
+        if not decoder.cross_attention_bias_free or not bool(has_text[:texted].all()):
+            texted = batch
+        self.texted_rows = texted
+        states, mask = encoder_states[:texted], encoder_mask[:texted]
         self.cross_keys: list[torch.Tensor] = []
         self.cross_values: list[torch.Tensor] = []
         for layer in decoder.layers:
-            self.cross_keys.append(decoder.split_heads(layer.key_cross(encoder_states)))
-            self.cross_values.append(decoder.split_heads(layer.value_cross(encoder_states)))
+            self.cross_keys.append(decoder.split_heads(layer.key_cross(states)))
+            self.cross_values.append(decoder.split_heads(layer.value_cross(states)))
         # transformers masks padded text with the dtype's lowest value, not -inf: a row of
-        # zeroed text (the unconditional half of guidance) is all padding and must not be NaN.
-        self.cross_bias = (1.0 - encoder_mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
+        # zeroed text must not be NaN.
+        self.cross_bias = (1.0 - mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
 
 
 class LeanDecoder:
@@ -109,6 +118,11 @@ class LeanDecoder:
         self.final_norm = inner.layer_norm
         self.lm_heads = fuse_linears(list(decoder.lm_heads))
         self.layers: list[_Layer] = []
+        self.cross_attention_bias_free = all(
+            getattr(module, "bias", None) is None
+            for layer in inner.layers
+            for module in (layer.encoder_attn.v_proj, layer.encoder_attn.out_proj)
+        )
         for layer in inner.layers:
             attention, cross = layer.self_attn, layer.encoder_attn
             self.layers.append(
@@ -192,9 +206,15 @@ class LeanDecoder:
         attended = _attend(qkv[0], keys[:, :, :end], values[:, :, :end], causal)
         hidden = hidden + layer.out_self(self._merge_heads(attended))
 
-        query = self.split_heads(layer.query_cross(layer.norm_cross(hidden)))
-        attended = _attend(query, state.cross_keys[index], state.cross_values[index], state.cross_bias)
-        hidden = hidden + layer.out_cross(self._merge_heads(attended))
+        texted = state.texted_rows
+        if texted:
+            query = self.split_heads(layer.query_cross(layer.norm_cross(hidden[:texted])))
+            attended = _attend(query, state.cross_keys[index], state.cross_values[index], state.cross_bias)
+            update = layer.out_cross(self._merge_heads(attended))
+            if texted == batch:
+                hidden = hidden + update
+            else:
+                hidden = torch.cat([hidden[:texted] + update, hidden[texted:]])
 
         return hidden + layer.fc2(layer.activation(layer.fc1(layer.norm_ffn(hidden))))
 

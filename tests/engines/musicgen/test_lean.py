@@ -64,6 +64,7 @@ def test_lean_logits_match_transformers_for_a_prompt_then_single_steps(
         state = lean.start(conditioning.encoder_states, conditioning.encoder_mask, capacity=20)
         got = [lean.forward(state, ids) for ids in chunks]
     assert state.length == 13
+    assert state.texted_rows == len(PROMPTS)  # the unconditional rows skip the cross-attention
     for ours, theirs in zip(got, expected, strict=True):
         assert ours.shape == theirs.shape == (2 * len(PROMPTS), 4, 64)
         assert torch.isfinite(ours).all()  # the all-padding unconditional rows included
