@@ -177,8 +177,8 @@ class LeanDecoder:
         causal = None
         if positions > 1:
             # A prompt: each position sees the cache and the prompt up to itself.
-            allowed = torch.ones((positions, end), dtype=torch.bool).tril(diagonal=start)
-            causal = torch.zeros((positions, end), dtype=hidden.dtype).masked_fill_(
+            allowed = torch.ones((positions, end), dtype=torch.bool, device=hidden.device).tril(start)
+            causal = torch.zeros((positions, end), dtype=hidden.dtype, device=hidden.device).masked_fill_(
                 ~allowed, torch.finfo(hidden.dtype).min
             )
         for index, layer in enumerate(self.layers):
