@@ -4,13 +4,16 @@ An engine turns a ``MusicSpec`` and a list of stems into aligned float32 audio a
 stereo. Engines never touch storage or HTTP; the uploader never touches models.
 """
 
-from collections.abc import Mapping, Sequence
+import logging
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from deployments.music.spec import MusicSpec
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -72,11 +75,27 @@ class EngineJob:
     stems: tuple[str, ...]
 
 
-def run_batch(engine: Engine, jobs: Sequence[EngineJob]) -> list[EngineResult]:
-    """Run jobs merged by the replica's ``@serve.batch``. Engines that gain from batching (one
-    forward pass for many stems) define ``generate_batch``; the others run one job at a time."""
+def run_batch(engine: Engine, jobs: Sequence[EngineJob]) -> list[EngineResult | Exception]:
+    """Run jobs merged by the replica's ``@serve.batch``: one result per job, or the exception that
+    job raised, so one failing request never fails the requests merged with it.
+
+    Engines that gain from batching (one forward pass for many stems) define ``generate_batch``;
+    when a merged batch fails, each job is run again alone. Other engines run one job at a time."""
     batched = getattr(engine, "generate_batch", None)
     if batched is not None:
-        results: list[EngineResult] = batched(jobs)
-        return results
-    return [engine.generate(job.spec, job.stems) for job in jobs]
+        try:
+            results: list[EngineResult | Exception] = list(batched(jobs))
+            return results
+        except Exception as exc:
+            if len(jobs) == 1:
+                return [exc]
+            logger.warning("a batch of %d merged jobs failed (%r); running each alone", len(jobs), exc)
+            return [_run_alone(lambda job: batched([job])[0], job) for job in jobs]
+    return [_run_alone(lambda job: engine.generate(job.spec, job.stems), job) for job in jobs]
+
+
+def _run_alone(run: Callable[[EngineJob], EngineResult], job: EngineJob) -> EngineResult | Exception:
+    try:
+        return run(job)
+    except Exception as exc:
+        return exc

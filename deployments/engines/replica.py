@@ -38,13 +38,17 @@ class EngineReplica:
         self._engine.reconfigure(config)
 
     @serve.batch(max_batch_size=1, batch_wait_timeout_s=0.0)
-    async def _generate_batch(self, jobs: list[EngineJob]) -> list[EngineResult]:
+    async def _generate_batch(self, jobs: list[EngineJob]) -> list[EngineResult | Exception]:
         # Generation blocks for seconds to minutes: keep it off the replica's event loop so
         # health checks and queued calls are still answered.
         return await asyncio.to_thread(run_batch, self._engine, jobs)
 
     async def generate(self, job: EngineJob) -> EngineResult:
-        result: EngineResult = await self._generate_batch(job)
+        # A job's own failure comes back as its result (see run_batch): raise it for this caller
+        # only.
+        result: EngineResult | Exception = await self._generate_batch(job)
+        if isinstance(result, Exception):
+            raise result
         return result
 
     async def describe(self) -> dict[str, str]:

@@ -24,6 +24,7 @@ from tests.support.callback_receiver import CallbackReceiver
 pytestmark = pytest.mark.integration
 
 SLOW = "tests.support.engines:SlowEngine"
+PICKY = "tests.support.engines:PickyEngine"
 SECRET = "whsec_" + base64.b64encode(b"a signing secret of 32 bytes!!!!").decode()
 
 
@@ -177,6 +178,29 @@ def test_a_killed_engine_replica_is_retried_on_a_healthy_one(
     callback = callback_receiver.wait_for("killed-1", timeout=120)
     assert callback["status"] == "completed"
     assert [s["calls"] for s in callback["generated_stems"]] == [1, 1]  # the new replica's first call
+
+
+def test_a_request_that_fails_in_a_merged_batch_fails_alone(
+    start_service: Callable[..., Service], callback_receiver: CallbackReceiver, tmp_path: Path
+) -> None:
+    routing = RoutingTable.from_mapping({"mock": {"default": PICKY}, "ai": {"default": PICKY}})
+    merging = {"max_batch_size": 4, "batch_wait_timeout_s": 2.0}
+    svc = start_service(
+        Settings(local_storage_dir=tmp_path), name="picky", routing=routing, engine_configs={PICKY: merging}
+    )
+    bodies = [
+        _body("healthy", callback_receiver.url),
+        _body("poisoned", callback_receiver.url, prompt="poison"),
+    ]
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        assert [r.status_code for r in pool.map(svc.generate, bodies)] == [202, 202]
+
+    healthy = callback_receiver.wait_for("healthy", timeout=60)
+    poisoned = callback_receiver.wait_for("poisoned", timeout=60)
+    assert healthy["status"] == "completed", healthy
+    assert healthy["generated_stems"][0]["batches"][0] == 2, "the two requests were first merged"
+    assert poisoned["status"] == "failed"
+    assert "poison" in poisoned["error"]
 
 
 def test_unfinished_jobs_are_resumed_or_failed_after_a_restart(

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from deployments.engines.base import EngineResult, RenderedStem
+from deployments.engines.base import EngineJob, EngineResult, RenderedStem
 from deployments.music.spec import MusicSpec
 from deployments.settings import Settings
 
@@ -36,3 +36,40 @@ class SlowEngine:
         return EngineResult(
             stems=[RenderedStem(s, audio, self.name, info={"calls": self.calls}) for s in stems]
         )
+
+
+class PickyEngine:
+    """Renders merged requests in one batch (``generate_batch``) and fails the whole batch when
+    any request's prompt says "poison". Each stem reports the sizes of the batches the replica
+    has seen so far (``batches``). Routed to as ``tests.support.engines:PickyEngine``."""
+
+    name = "picky"
+
+    def __init__(self, settings: Settings) -> None:
+        self.batches: list[int] = []
+
+    def reconfigure(self, config: Mapping[str, Any]) -> None:
+        pass
+
+    def status(self) -> str:
+        return "available"
+
+    def generate(self, spec: MusicSpec, stems: Sequence[str]) -> EngineResult:
+        return self.generate_batch([EngineJob(spec, tuple(stems))])[0]
+
+    def generate_batch(self, jobs: Sequence[EngineJob]) -> list[EngineResult]:
+        self.batches.append(len(jobs))
+        if any("poison" in (job.spec.prompt or "") for job in jobs):
+            raise ValueError("this engine cannot render poison")
+        info = {"batches": list(self.batches)}
+        return [
+            EngineResult(
+                stems=[
+                    RenderedStem(
+                        s, np.zeros((job.spec.num_frames, 2), dtype=np.float32), self.name, info=info
+                    )
+                    for s in job.stems
+                ]
+            )
+            for job in jobs
+        ]
