@@ -11,7 +11,8 @@ from deployments.engines.musicgen.config import parse_config
 from deployments.engines.replica import _BATCH_KEYS
 
 ROOT = Path(__file__).resolve().parent.parent
-CONFIGS = [ROOT / "serve_config.yaml", ROOT / "configs" / "serve.cpu.yaml"]
+CPU_CONFIGS = [ROOT / "configs" / "serve.cpu.yaml", ROOT / "configs" / "serve.cpu-musicgen.yaml"]
+CONFIGS = [ROOT / "serve_config.yaml", *CPU_CONFIGS]
 
 
 def _deployments(path: Path) -> dict[str, dict[str, Any]]:
@@ -36,3 +37,15 @@ def test_production_musicgen_replicas_share_a_gpu_and_spin_briefly_between_opera
     assert 0 < options["num_gpus"] < 1
     assert options["runtime_env"]["env_vars"]["GOMP_SPINCOUNT"] == "300000"
     assert musicgen["user_config"]["lean_decoder"] is True
+
+
+@pytest.mark.parametrize("path", CPU_CONFIGS, ids=lambda p: p.name)
+def test_cpu_configs_fit_a_two_core_machine(path: Path) -> None:
+    # Ray schedules by declared CPUs: a graph declaring more than the machine has never starts.
+    deployments = _deployments(path)
+    declared = sum(
+        d.get("num_replicas", 1) * d.get("ray_actor_options", {}).get("num_cpus", 1)
+        for d in deployments.values()
+    )
+    assert declared <= 2
+    assert all(d.get("ray_actor_options", {}).get("num_gpus", 0) == 0 for d in deployments.values())
