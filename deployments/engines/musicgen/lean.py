@@ -42,10 +42,9 @@ def fuse_linears(layers: list[nn.Module], row_scale: list[float] | None = None) 
             ]
             fused.bias = nn.Parameter(torch.cat(biases), requires_grad=False)
         return fused
-    if all(isinstance(layer, RowwiseInt8Linear) for layer in layers):
-        return RowwiseInt8Linear.concatenate(
-            [layer for layer in layers if isinstance(layer, RowwiseInt8Linear)], scale
-        )
+    quantized = [layer for layer in layers if isinstance(layer, RowwiseInt8Linear)]
+    if len(quantized) == len(layers):
+        return RowwiseInt8Linear.concatenate(quantized, scale)
     raise TypeError(f"cannot fuse layers of types {sorted({type(layer).__name__ for layer in layers})}")
 
 
