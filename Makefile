@@ -47,8 +47,8 @@ test: install
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install
-	$(BIN)/ruff check deployments tests bench
-	$(BIN)/ruff format --check deployments tests bench
+	$(BIN)/ruff check stemforge deployments tests bench
+	$(BIN)/ruff format --check stemforge deployments tests bench
 	$(BIN)/mypy
 
 bench: install

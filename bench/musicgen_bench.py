@@ -91,9 +91,9 @@ def bench_engine(
     folder: Path, seconds: float, stems: int, user_config: dict[str, object]
 ) -> tuple[float, float]:
     """Wall seconds of one engine call for 1 stem, then for ``stems`` stems in one request."""
-    from deployments.engines.musicgen import MusicGenEngine
-    from deployments.music.spec import MusicSpec
-    from deployments.settings import Settings
+    from stemforge.engines.musicgen import MusicGenEngine
+    from stemforge.music.spec import MusicSpec
+    from stemforge.settings import Settings
 
     engine = MusicGenEngine(Settings(musicgen_model=str(folder)))
     engine.reconfigure(user_config)

@@ -17,17 +17,17 @@ from typing import TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from deployments.dsp.effects import EffectSettings, apply_effects
-from deployments.dsp.mastering import master_stem
-from deployments.dsp.render import render_part
-from deployments.dsp.soundfont import SoundFontSynth
-from deployments.engines.procedural import ProceduralEngine
-from deployments.music.midi import part_to_midi
-from deployments.music.parts import compose_part
-from deployments.music.plan import SongPlan, build_plan
-from deployments.music.spec import SAMPLE_RATE, STEM_TYPES, MusicSpec
-from deployments.music.styles import STYLES
-from deployments.settings import Settings
+from stemforge.dsp.effects import EffectSettings, apply_effects
+from stemforge.dsp.mastering import master_stem
+from stemforge.dsp.render import render_part
+from stemforge.dsp.soundfont import SoundFontSynth
+from stemforge.engines.procedural import ProceduralEngine
+from stemforge.music.midi import part_to_midi
+from stemforge.music.parts import compose_part
+from stemforge.music.plan import SongPlan, build_plan
+from stemforge.music.spec import SAMPLE_RATE, STEM_TYPES, MusicSpec
+from stemforge.music.styles import STYLES
+from stemforge.settings import Settings
 
 T = TypeVar("T")
 

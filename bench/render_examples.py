@@ -15,10 +15,10 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from deployments.dsp.loudness import normalize_loudness
-from deployments.engines.procedural import ProceduralEngine
-from deployments.music.spec import SAMPLE_RATE, STEM_TYPES, MusicSpec
-from deployments.settings import Settings
+from stemforge.dsp.loudness import normalize_loudness
+from stemforge.engines.procedural import ProceduralEngine
+from stemforge.music.spec import SAMPLE_RATE, STEM_TYPES, MusicSpec
+from stemforge.settings import Settings
 
 # (style, bpm, prompt, chord progression): one song per style, each a different case.
 EXAMPLES: tuple[tuple[str, float, str | None, tuple[str, ...] | None], ...] = (

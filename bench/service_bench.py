@@ -14,9 +14,9 @@ import ray
 from ray import serve
 
 from deployments.app import build_graph
-from deployments.engines.procedural import ProceduralEngine
-from deployments.music.spec import MusicSpec
-from deployments.settings import Settings
+from stemforge.engines.procedural import ProceduralEngine
+from stemforge.music.spec import MusicSpec
+from stemforge.settings import Settings
 from tests.support.callback_receiver import CallbackReceiver, start_callback_receiver
 
 PORT = 8765

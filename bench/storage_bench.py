@@ -15,9 +15,9 @@ from typing import Any
 
 from azure.storage.blob import BlobServiceClient
 
-from deployments.errors import StorageError
-from deployments.settings import Settings
-from deployments.storage.azure_blob import AzureBlobStorage
+from stemforge.errors import StorageError
+from stemforge.settings import Settings
+from stemforge.storage.azure_blob import AzureBlobStorage
 from tests.support.azurite import Azurite, unique_container_name
 
 MB = 1_000_000

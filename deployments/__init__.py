@@ -1,1 +1,5 @@
-"""stemforge: music stems from a prompt and musical conditioning, served as a Ray Serve graph."""
+"""The Ray Serve graph of stemforge, one module per deployment (see serve_config.yaml).
+
+``app`` binds the graph; ``ingress``, ``engine_replica`` and ``uploader`` are its deployments.
+Everything they run lives in the ``stemforge`` library.
+"""

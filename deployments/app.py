@@ -9,12 +9,12 @@ from typing import Any, cast
 
 from ray.serve import Application, Deployment
 
-from deployments.engines.registry import engine_entry
-from deployments.engines.replica import EngineReplica
-from deployments.errors import ConfigurationError
+from stemforge.engines.registry import engine_entry
+from deployments.engine_replica import EngineReplica
+from stemforge.errors import ConfigurationError
 from deployments.ingress import Ingress
-from deployments.routing import RoutingTable
-from deployments.settings import Settings
+from stemforge.routing import RoutingTable
+from stemforge.settings import Settings
 from deployments.uploader import Uploader
 
 # @serve.deployment turns these classes into Deployments; type checkers see the classes.

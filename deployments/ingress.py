@@ -18,29 +18,29 @@ from fastapi.responses import FileResponse, JSONResponse
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
-from deployments.api.auth import check_api_key
-from deployments.api.errors import install_error_handlers
-from deployments.api.limits import BodySizeLimit
-from deployments.api.requests import applied_parameters, check_limits, resolve_spec
-from deployments.api.schemas import (
+from stemforge.api.auth import check_api_key
+from stemforge.api.errors import install_error_handlers
+from stemforge.api.limits import BodySizeLimit
+from stemforge.api.requests import applied_parameters, check_limits, resolve_spec
+from stemforge.api.schemas import (
     GenerateAccepted,
     GenerateRequest,
     HealthResponse,
     HealthServices,
     JobStatusResponse,
 )
-from deployments.api.views import job_status_view
-from deployments.errors import BlobNotFound, JobConflict, JobNotFound, Overloaded
-from deployments.jobs.janitor import Janitor
-from deployments.jobs.pipeline import JobRunner
-from deployments.jobs.records import JobRecord, fingerprint
-from deployments.jobs.ssrf import check_callback_url
-from deployments.jobs.store import JOBS_PREFIX, JobStore
-from deployments.jobs.ticket import JobTicket
-from deployments.routing import RoutingTable
-from deployments.settings import Settings
-from deployments.storage.factory import storage_from_settings
-from deployments.storage.local import BLOB_ROUTE, LocalDiskStorage
+from stemforge.api.views import job_status_view
+from stemforge.errors import BlobNotFound, JobConflict, JobNotFound, Overloaded
+from stemforge.jobs.janitor import Janitor
+from stemforge.jobs.pipeline import JobRunner
+from stemforge.jobs.records import JobRecord, fingerprint
+from stemforge.jobs.ssrf import check_callback_url
+from stemforge.jobs.store import JOBS_PREFIX, JobStore
+from stemforge.jobs.ticket import JobTicket
+from stemforge.routing import RoutingTable
+from stemforge.settings import Settings
+from stemforge.storage.factory import storage_from_settings
+from stemforge.storage.local import BLOB_ROUTE, LocalDiskStorage
 
 logger = logging.getLogger(__name__)
 

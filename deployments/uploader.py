@@ -4,15 +4,15 @@ import asyncio
 
 from ray import serve
 
-from deployments.api.schemas import CallbackPayload
-from deployments.engines.base import EngineResult
-from deployments.jobs.callbacks import CallbackClient, CallbackDelivery
-from deployments.jobs.publisher import ResultPublisher
-from deployments.jobs.signing import CallbackSigner
-from deployments.jobs.store import JobStore
-from deployments.jobs.ticket import JobTicket
-from deployments.settings import Settings
-from deployments.storage.factory import storage_from_settings
+from stemforge.api.schemas import CallbackPayload
+from stemforge.engines.base import EngineResult
+from stemforge.jobs.callbacks import CallbackClient, CallbackDelivery
+from stemforge.jobs.publisher import ResultPublisher
+from stemforge.jobs.signing import CallbackSigner
+from stemforge.jobs.store import JobStore
+from stemforge.jobs.ticket import JobTicket
+from stemforge.settings import Settings
+from stemforge.storage.factory import storage_from_settings
 
 STORAGE_CHECK_TIMEOUT_SECONDS = 2.0
 

@@ -1,9 +1,9 @@
 import pytest
 
-from deployments.errors import ConfigurationError
-from deployments.music.spec import STEM_TYPES
-from deployments.routing import RoutingTable
-from deployments.settings import Settings
+from stemforge.errors import ConfigurationError
+from stemforge.music.spec import STEM_TYPES
+from stemforge.routing import RoutingTable
+from stemforge.settings import Settings
 
 
 def test_the_shipped_table_routes_every_stem_in_both_modes() -> None:

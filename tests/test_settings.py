@@ -1,7 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
-from deployments.settings import Settings
+from stemforge.settings import Settings
 
 
 def test_the_seed_variables_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,9 +1,9 @@
 import pytest
 
-from deployments.api.requests import applied_parameters, check_limits, resolve_spec
-from deployments.api.schemas import GenerateRequest
-from deployments.errors import InvalidRequest
-from deployments.settings import Settings
+from stemforge.api.requests import applied_parameters, check_limits, resolve_spec
+from stemforge.api.schemas import GenerateRequest
+from stemforge.errors import InvalidRequest
+from stemforge.settings import Settings
 
 
 def _request(**parameters: object) -> GenerateRequest:

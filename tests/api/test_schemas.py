@@ -3,8 +3,8 @@
 import pytest
 from pydantic import ValidationError
 
-from deployments.api.errors import field_name
-from deployments.api.schemas import GenerateRequest
+from stemforge.api.errors import field_name
+from stemforge.api.schemas import GenerateRequest
 
 VALID = {
     "generation_request_id": "gen-123e4567-e89b-12d3-a456-426614174000",

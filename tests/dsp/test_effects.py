@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from deployments.dsp.effects import EffectSettings, apply_effects
-from deployments.music.spec import STEM_TYPES
+from stemforge.dsp.effects import EffectSettings, apply_effects
+from stemforge.music.spec import STEM_TYPES
 
 SR = 44_100
 

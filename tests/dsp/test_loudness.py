@@ -3,8 +3,8 @@ import pyloudnorm
 import pytest
 from scipy.signal import resample_poly
 
-from deployments.dsp.loudness import integrated_lufs, normalize_loudness, true_peak_dbfs
-from deployments.dsp.mastering import master_stem
+from stemforge.dsp.loudness import integrated_lufs, normalize_loudness, true_peak_dbfs
+from stemforge.dsp.mastering import master_stem
 
 SR = 44_100
 

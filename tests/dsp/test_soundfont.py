@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from deployments.dsp.soundfont import find_soundfont, shared_synth
-from deployments.music.notes import Note
+from stemforge.dsp.soundfont import find_soundfont, shared_synth
+from stemforge.music.notes import Note
 
 SR = 44_100
 SOUNDFONT = find_soundfont()

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from deployments.dsp.tempo import estimate_bpm
+from stemforge.dsp.tempo import estimate_bpm
 
 SR = 22_050
 

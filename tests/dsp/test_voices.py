@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from deployments.dsp.render import pan_mono
-from deployments.dsp.voices import VOICES, render_voice
-from deployments.music.notes import Note
+from stemforge.dsp.render import pan_mono
+from stemforge.dsp.voices import VOICES, render_voice
+from stemforge.music.notes import Note
 
 SR = 44_100
 

@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 
-from deployments.engines.base import EngineJob, EngineResult, run_batch
-from deployments.music.spec import MusicSpec
+from stemforge.engines.base import EngineJob, EngineResult, run_batch
+from stemforge.music.spec import MusicSpec
 
 
 def _job(*stems: str) -> EngineJob:

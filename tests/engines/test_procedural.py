@@ -9,15 +9,15 @@ import pretty_midi
 import pytest
 from scipy.signal import resample_poly
 
-from deployments.dsp.analysis import bass_chord_tone_ratio, chord_match_ratio
-from deployments.dsp.loudness import integrated_lufs
-from deployments.dsp.soundfont import find_soundfont
-from deployments.dsp.tempo import estimate_bpm
-from deployments.engines.procedural import ProceduralEngine
-from deployments.errors import ConfigurationError
-from deployments.music.plan import build_plan
-from deployments.music.spec import SAMPLE_RATE, STEM_TYPES, MusicSpec
-from deployments.settings import Settings
+from stemforge.dsp.analysis import bass_chord_tone_ratio, chord_match_ratio
+from stemforge.dsp.loudness import integrated_lufs
+from stemforge.dsp.soundfont import find_soundfont
+from stemforge.dsp.tempo import estimate_bpm
+from stemforge.engines.procedural import ProceduralEngine
+from stemforge.errors import ConfigurationError
+from stemforge.music.plan import build_plan
+from stemforge.music.spec import SAMPLE_RATE, STEM_TYPES, MusicSpec
+from stemforge.settings import Settings
 
 HARMONIC = ("piano", "guitar", "synth")
 

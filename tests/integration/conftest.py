@@ -18,8 +18,8 @@ import ray
 from ray import serve
 
 from deployments.app import build_graph
-from deployments.routing import RoutingTable
-from deployments.settings import Settings
+from stemforge.routing import RoutingTable
+from stemforge.settings import Settings
 from tests.support.callback_receiver import CallbackReceiver, start_callback_receiver
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -14,8 +14,8 @@ import soundfile as sf
 from azure.storage.blob import BlobServiceClient, ContainerClient
 from ray import serve
 
-from deployments.storage.azure_blob import HEALTH_TTL_SECONDS
-from deployments.storage.azure_bounds import StorageBounds
+from stemforge.storage.azure_blob import HEALTH_TTL_SECONDS
+from stemforge.storage.azure_bounds import StorageBounds
 from tests.integration.conftest import Service
 from tests.support.azurite import Azurite, azure_settings, unique_container_name
 from tests.support.callback_receiver import CallbackReceiver

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
-from deployments.settings import Settings
+from stemforge.settings import Settings
 from tests.integration.conftest import Service
 
 pytestmark = pytest.mark.integration

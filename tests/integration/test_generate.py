@@ -8,7 +8,7 @@ import httpx
 import pytest
 import soundfile as sf
 
-from deployments.settings import Settings
+from stemforge.settings import Settings
 from tests.integration.conftest import Service
 from tests.support.callback_receiver import CallbackReceiver
 

@@ -9,8 +9,8 @@ import httpx
 import pytest
 import soundfile as sf
 
-from deployments.routing import RoutingTable
-from deployments.settings import Settings
+from stemforge.routing import RoutingTable
+from stemforge.settings import Settings
 from tests.integration.conftest import Service
 from tests.support.callback_receiver import CallbackReceiver
 

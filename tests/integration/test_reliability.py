@@ -11,13 +11,13 @@ import pytest
 import ray
 from standardwebhooks import Webhook
 
-from deployments.jobs.records import JobRecord, fingerprint
-from deployments.jobs.store import JobStore
-from deployments.jobs.ticket import JobTicket
-from deployments.music.spec import MusicSpec
-from deployments.routing import RoutingTable
-from deployments.settings import Settings
-from deployments.storage.local import LocalDiskStorage
+from stemforge.jobs.records import JobRecord, fingerprint
+from stemforge.jobs.store import JobStore
+from stemforge.jobs.ticket import JobTicket
+from stemforge.music.spec import MusicSpec
+from stemforge.routing import RoutingTable
+from stemforge.settings import Settings
+from stemforge.storage.local import LocalDiskStorage
 from tests.integration.conftest import Service
 from tests.support.callback_receiver import CallbackReceiver
 

@@ -8,15 +8,15 @@ import socket
 import pytest
 from standardwebhooks import Webhook
 
-from deployments.jobs.callbacks import (
+from stemforge.jobs.callbacks import (
     AttemptOutcome,
     CallbackClient,
     CallbackDelivery,
     next_delay,
     parse_retry_after,
 )
-from deployments.jobs.records import CallbackState
-from deployments.jobs.signing import CallbackSigner
+from stemforge.jobs.records import CallbackState
+from stemforge.jobs.signing import CallbackSigner
 from tests.support.callback_receiver import CallbackReceiver, start_callback_receiver
 
 SCHEDULE = [0, 5, 300, 1800, 7200]

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from deployments.engines.base import Attachment, EngineResult, RenderedStem
-from deployments.jobs.callbacks import CallbackClient, CallbackDelivery
-from deployments.jobs.publisher import ResultPublisher
-from deployments.jobs.records import JobRecord
-from deployments.jobs.store import JobStore
-from deployments.jobs.ticket import JobTicket
-from deployments.music.spec import MusicSpec
-from deployments.storage.local import LocalDiskStorage
+from stemforge.engines.base import Attachment, EngineResult, RenderedStem
+from stemforge.jobs.callbacks import CallbackClient, CallbackDelivery
+from stemforge.jobs.publisher import ResultPublisher
+from stemforge.jobs.records import JobRecord
+from stemforge.jobs.store import JobStore
+from stemforge.jobs.ticket import JobTicket
+from stemforge.music.spec import MusicSpec
+from stemforge.storage.local import LocalDiskStorage
 from tests.support.callback_receiver import CallbackReceiver, start_callback_receiver
 
 

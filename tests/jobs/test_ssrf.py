@@ -4,7 +4,7 @@ import ipaddress
 
 import pytest
 
-from deployments.jobs.ssrf import CallbackURLRefused, check_callback_url, embedded_ipv4, is_public
+from stemforge.jobs.ssrf import CallbackURLRefused, check_callback_url, embedded_ipv4, is_public
 
 
 @pytest.mark.parametrize(

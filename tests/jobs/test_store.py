@@ -3,11 +3,11 @@ from pathlib import Path
 
 import pytest
 
-from deployments.jobs.records import JobRecord, fingerprint
-from deployments.jobs.store import JobStore
-from deployments.jobs.ticket import JobTicket
-from deployments.music.spec import MusicSpec
-from deployments.storage.local import LocalDiskStorage
+from stemforge.jobs.records import JobRecord, fingerprint
+from stemforge.jobs.store import JobStore
+from stemforge.jobs.ticket import JobTicket
+from stemforge.music.spec import MusicSpec
+from stemforge.storage.local import LocalDiskStorage
 
 
 @pytest.fixture()

@@ -1,6 +1,6 @@
 import pytest
 
-from deployments.music.chords import ChordSymbolError, parse_chord
+from stemforge.music.chords import ChordSymbolError, parse_chord
 
 
 @pytest.mark.parametrize(

@@ -3,10 +3,10 @@ import io
 import pretty_midi
 import pytest
 
-from deployments.music.midi import part_to_midi
-from deployments.music.parts import compose_part
-from deployments.music.plan import build_plan
-from deployments.music.spec import MusicSpec
+from stemforge.music.midi import part_to_midi
+from stemforge.music.parts import compose_part
+from stemforge.music.plan import build_plan
+from stemforge.music.spec import MusicSpec
 
 
 @pytest.mark.parametrize("stem", ["drums", "bass", "piano", "vocals"])

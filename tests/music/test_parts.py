@@ -3,12 +3,12 @@ import itertools
 import numpy as np
 import pytest
 
-from deployments.music.parts import compose_part
-from deployments.music.parts.drums import CLAP, KICK, RIM, SNARE, TOM_FLOOR, TOM_HIGH, TOM_LOW, TOM_MID
-from deployments.music.plan import build_plan
-from deployments.music.spec import STEM_TYPES, MusicSpec
-from deployments.music.styles import STYLES
-from deployments.music.theory import chord_pitch_set
+from stemforge.music.parts import compose_part
+from stemforge.music.parts.drums import CLAP, KICK, RIM, SNARE, TOM_FLOOR, TOM_HIGH, TOM_LOW, TOM_MID
+from stemforge.music.plan import build_plan
+from stemforge.music.spec import STEM_TYPES, MusicSpec
+from stemforge.music.styles import STYLES
+from stemforge.music.theory import chord_pitch_set
 
 ALL_STYLES = sorted(STYLES)
 

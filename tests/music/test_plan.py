@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from deployments.music.plan import build_plan
-from deployments.music.spec import MusicSpec
+from stemforge.music.plan import build_plan
+from stemforge.music.spec import MusicSpec
 
 
 def _spec(**kw):

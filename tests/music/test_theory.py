@@ -2,8 +2,8 @@ import itertools
 
 import pytest
 
-from deployments.music.chords import parse_chord
-from deployments.music.theory import Key, estimate_key, roman_to_symbol, voice_chord
+from stemforge.music.chords import parse_chord
+from stemforge.music.theory import Key, estimate_key, roman_to_symbol, voice_chord
 
 
 @pytest.mark.parametrize(

@@ -23,12 +23,12 @@ from azure.storage.blob import (
     generate_account_sas,
 )
 
-from deployments.errors import BlobNotFound, ConfigurationError, StorageError
-from deployments.settings import Settings
-from deployments.storage.azure_blob import HEALTH_WAIT_SECONDS, AzureBlobStorage
-from deployments.storage.azure_bounds import StorageBounds
-from deployments.storage.base import Storage
-from deployments.storage.factory import storage_from_settings
+from stemforge.errors import BlobNotFound, ConfigurationError, StorageError
+from stemforge.settings import Settings
+from stemforge.storage.azure_blob import HEALTH_WAIT_SECONDS, AzureBlobStorage
+from stemforge.storage.azure_bounds import StorageBounds
+from stemforge.storage.base import Storage
+from stemforge.storage.factory import storage_from_settings
 from tests.support.azurite import (
     DEV_ACCOUNT_KEY,
     DEV_ACCOUNT_NAME,

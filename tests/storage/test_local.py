@@ -2,9 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from deployments.errors import BlobNotFound, StorageError
-from deployments.storage.base import Storage, blob_path
-from deployments.storage.local import LocalDiskStorage
+from stemforge.errors import BlobNotFound, StorageError
+from stemforge.storage.base import Storage, blob_path
+from stemforge.storage.local import LocalDiskStorage
 
 
 @pytest.fixture()

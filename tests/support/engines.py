@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from deployments.engines.base import EngineJob, EngineResult, RenderedStem
-from deployments.music.spec import MusicSpec
-from deployments.settings import Settings
+from stemforge.engines.base import EngineJob, EngineResult, RenderedStem
+from stemforge.music.spec import MusicSpec
+from stemforge.settings import Settings
 
 SECONDS_PER_AUDIO_SECOND = 1.0
 

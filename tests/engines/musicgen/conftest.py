@@ -34,8 +34,8 @@ FAST = {"measure_tempo": False}
 
 
 def _engine(path: Path) -> object:
-    from deployments.engines.musicgen import MusicGenEngine
-    from deployments.settings import Settings
+    from stemforge.engines.musicgen import MusicGenEngine
+    from stemforge.settings import Settings
 
     engine = MusicGenEngine(Settings(musicgen_model=str(path)))
     engine.reconfigure(FAST)

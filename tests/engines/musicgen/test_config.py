@@ -2,8 +2,8 @@
 
 import pytest
 
-from deployments.engines.musicgen.config import MusicGenConfig, parse_config
-from deployments.errors import ConfigurationError
+from stemforge.engines.musicgen.config import MusicGenConfig, parse_config
+from stemforge.errors import ConfigurationError
 
 
 def test_empty_config_is_the_defaults() -> None:

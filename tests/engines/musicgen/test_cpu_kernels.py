@@ -5,8 +5,8 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from deployments.engines.musicgen.attention import attention, register  # noqa: E402
-from deployments.engines.musicgen.quantization import RowwiseInt8Linear, quantize_linears  # noqa: E402
+from stemforge.engines.musicgen.attention import attention, register  # noqa: E402
+from stemforge.engines.musicgen.quantization import RowwiseInt8Linear, quantize_linears  # noqa: E402
 
 
 def _relative_error(a: "torch.Tensor", b: "torch.Tensor") -> "torch.Tensor":

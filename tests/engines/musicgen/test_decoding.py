@@ -8,16 +8,16 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from deployments.engines.musicgen.attention import register  # noqa: E402
-from deployments.engines.musicgen.chroma import chroma_one_hot  # noqa: E402
-from deployments.engines.musicgen.conditioning import (  # noqa: E402
+from stemforge.engines.musicgen.attention import register  # noqa: E402
+from stemforge.engines.musicgen.chroma import chroma_one_hot  # noqa: E402
+from stemforge.engines.musicgen.conditioning import (  # noqa: E402
     CrossAttentionConditioning,
     PrefixConditioning,
     encode_text,
 )
-from deployments.engines.musicgen.decoding import decode_window  # noqa: E402
-from deployments.engines.musicgen.sampling import RowSampler  # noqa: E402
-from deployments.engines.musicgen.windows import codebook_delays  # noqa: E402
+from stemforge.engines.musicgen.decoding import decode_window  # noqa: E402
+from stemforge.engines.musicgen.sampling import RowSampler  # noqa: E402
+from stemforge.engines.musicgen.windows import codebook_delays  # noqa: E402
 
 PROMPTS = ["solo piano, jazz ballad. bpm: 90", "drums"]
 FRAMES = 40

@@ -9,11 +9,11 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from deployments.dsp.loudness import integrated_lufs
-from deployments.engines.base import EngineJob, run_batch
-from deployments.errors import ConfigurationError
-from deployments.music.chords import parse_chord
-from deployments.music.spec import SAMPLE_RATE, MusicSpec
+from stemforge.dsp.loudness import integrated_lufs
+from stemforge.engines.base import EngineJob, run_batch
+from stemforge.errors import ConfigurationError
+from stemforge.music.chords import parse_chord
+from stemforge.music.spec import SAMPLE_RATE, MusicSpec
 from tests.engines.musicgen.conftest import FAST
 
 FRAME_RATE = 50
@@ -142,7 +142,7 @@ def test_tempo_is_measured_and_optionally_stretched(musicgen_engine: Any) -> Non
 def test_melody_is_conditioned_on_the_requested_chords(
     melody_engine: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from deployments.engines.musicgen import conditioning
+    from stemforge.engines.musicgen import conditioning
 
     seen: list[Any] = []
 

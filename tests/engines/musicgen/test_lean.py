@@ -8,12 +8,12 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from deployments.engines.musicgen.conditioning import CrossAttentionConditioning, encode_text  # noqa: E402
-from deployments.engines.musicgen.decoding import decode_window, make_cache  # noqa: E402
-from deployments.engines.musicgen.lean import LeanDecoder, fuse_linears  # noqa: E402
-from deployments.engines.musicgen.quantization import RowwiseInt8Linear, quantize_linears  # noqa: E402
-from deployments.engines.musicgen.sampling import RowSampler  # noqa: E402
-from deployments.engines.musicgen.windows import codebook_delays  # noqa: E402
+from stemforge.engines.musicgen.conditioning import CrossAttentionConditioning, encode_text  # noqa: E402
+from stemforge.engines.musicgen.decoding import decode_window, make_cache  # noqa: E402
+from stemforge.engines.musicgen.lean import LeanDecoder, fuse_linears  # noqa: E402
+from stemforge.engines.musicgen.quantization import RowwiseInt8Linear, quantize_linears  # noqa: E402
+from stemforge.engines.musicgen.sampling import RowSampler  # noqa: E402
+from stemforge.engines.musicgen.windows import codebook_delays  # noqa: E402
 
 PROMPTS = ["solo piano, jazz ballad. bpm: 90", "drums", "warm analog synth bass line, funk"]
 

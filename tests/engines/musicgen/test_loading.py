@@ -9,11 +9,11 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from deployments.engines.musicgen import MusicGenEngine
-from deployments.engines.musicgen.loading import pick_device, resolve_checkpoint
-from deployments.engines.registry import create_engine
-from deployments.errors import ConfigurationError
-from deployments.settings import Settings
+from stemforge.engines.musicgen import MusicGenEngine
+from stemforge.engines.musicgen.loading import pick_device, resolve_checkpoint
+from stemforge.engines.registry import create_engine
+from stemforge.errors import ConfigurationError
+from stemforge.settings import Settings
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 

@@ -2,15 +2,15 @@
 
 import pytest
 
-from deployments.engines.musicgen.prompts import (
+from stemforge.engines.musicgen.prompts import (
     DEFAULT_PROGRESSION,
     STEM_INSTRUMENTS,
     build_prompt,
     format_bpm,
     resolve_request,
 )
-from deployments.errors import InvalidRequest
-from deployments.music.spec import STEM_TYPES, MusicSpec
+from stemforge.errors import InvalidRequest
+from stemforge.music.spec import STEM_TYPES, MusicSpec
 
 
 def _spec(**changes: object) -> MusicSpec:

@@ -4,7 +4,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from deployments.engines.musicgen.sampling import (  # noqa: E402
+from stemforge.engines.musicgen.sampling import (  # noqa: E402
     RowSampler,
     apply_guidance,
     filter_top_k,

@@ -4,7 +4,7 @@ import itertools
 
 import pytest
 
-from deployments.engines.musicgen.windows import (
+from stemforge.engines.musicgen.windows import (
     Window,
     codebook_delays,
     decode_steps,

@@ -1,5 +1,0 @@
-"""The MusicGen engine (``MusicGenEngine``); torch and transformers load only when it is built."""
-
-from deployments.engines.musicgen.engine import MusicGenEngine
-
-__all__ = ["MusicGenEngine"]

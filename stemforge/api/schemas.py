@@ -1,0 +1,170 @@
+"""The seed's HTTP contract: request, immediate answer, callback and health payloads.
+
+Field names and meanings are the seed's; anything we add is additive, so existing clients that
+ignore unknown fields keep working.
+"""
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    field_validator,
+)
+
+from stemforge.music.chords import ChordSymbolError, parse_chord
+from stemforge.music.spec import STEM_TYPES, StemType
+
+MIN_BPM = 40.0
+MAX_BPM = 240.0
+# The schema's hard ceiling; a deployment may set a lower one (MAX_DURATION_SECONDS).
+DURATION_CEILING_SECONDS = 3600.0
+MAX_SEED = 2**32 - 1
+
+_SAFE_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def _check_path_segment(value: str) -> str:
+    if not _SAFE_SEGMENT.match(value):
+        raise ValueError(
+            "must be a safe blob path segment: 1-128 letters, digits, '.', '_' or '-', starting "
+            "with a letter or digit (no '/', no '..', no spaces)"
+        )
+    return value
+
+
+SafeId = Annotated[
+    str,
+    AfterValidator(_check_path_segment),
+    Field(description="Becomes a blob path segment: letters, digits, '.', '_' and '-', at most 128."),
+]
+
+
+def _check_chord(symbol: str) -> str:
+    try:
+        parse_chord(symbol)
+    except ChordSymbolError as exc:
+        raise ValueError(str(exc)) from None
+    return symbol.strip()
+
+
+ChordSymbol = Annotated[str, Field(max_length=32), AfterValidator(_check_chord)]
+
+
+class GenerationParameters(BaseModel):
+    """Musical conditioning. Every field may be omitted or null (the .NET client sends nulls)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    target_bpm: float | None = Field(
+        default=None, ge=MIN_BPM, le=MAX_BPM, description="Tempo in BPM; 120 when omitted."
+    )
+    duration_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        le=DURATION_CEILING_SECONDS,
+        description="Length of every stem in seconds; 30 when omitted.",
+    )
+    style: str | None = Field(default=None, max_length=64, description="Genre, e.g. rock, jazz, house.")
+    chord_progression: list[ChordSymbol] | None = Field(
+        default=None, max_length=256, description="Chord symbols, one per bar, cycled."
+    )
+    prompt: str | None = Field(default=None, max_length=2000)
+    temperature: float | None = Field(
+        default=None, ge=0.0, le=2.0, description="0 = plain, 2 = many variations; 1 when omitted."
+    )
+    random_seed: int | None = Field(
+        default=None, ge=0, le=MAX_SEED, description="Same seed, same request: same audio."
+    )
+
+    @field_validator("chord_progression")
+    @classmethod
+    def _progression_not_empty(cls, value: list[str] | None) -> list[str] | None:
+        # An empty list means "no progression given", like null.
+        return value or None
+
+
+class GenerateRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    generation_request_id: SafeId
+    audio_file_id: SafeId
+    target_stems: list[StemType] = Field(
+        min_length=1, max_length=len(STEM_TYPES), description=f"Any of {', '.join(STEM_TYPES)}, no repeats."
+    )
+    parameters: GenerationParameters = Field(default_factory=GenerationParameters)
+    callback_url: HttpUrl | None = Field(default=None, description="http(s) URL that receives the result.")
+
+    @field_validator("target_stems")
+    @classmethod
+    def _stems_unique(cls, value: list[StemType]) -> list[StemType]:
+        seen: set[str] = set()
+        for stem in value:
+            if stem in seen:
+                raise ValueError(f"stem {stem.value!r} is listed twice; each stem may appear once")
+            seen.add(stem)
+        return value
+
+
+class GenerateAccepted(BaseModel):
+    generation_request_id: str
+    # "processing" for a new job; a repeated request reports the existing job's status.
+    status: Literal["processing", "completed", "failed"] = "processing"
+    message: str = "Generation started. Stems will be available shortly."
+
+
+class GeneratedStem(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    stem_type: str
+    blob_url: str
+    file_size_bytes: int
+    format: str = "wav"
+    sample_rate: int
+    channels: int
+    # Additive fields (existing clients ignore them).
+    engine: str | None = None
+    duration_seconds: float | None = None
+
+
+class CallbackPayload(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    generation_request_id: str
+    audio_file_id: str
+    status: Literal["processing", "completed", "failed"]
+    processing_time_seconds: float
+    generated_stems: list[GeneratedStem] = Field(default_factory=list)
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = None
+
+
+class JobStatusResponse(CallbackPayload):
+    """``GET /generate/{id}``: the callback payload once finished, with the job's progress."""
+
+    stage: str
+    attempt: int
+    target_stems: list[str] = Field(default_factory=list)
+    callback: dict[str, Any] | None = None
+
+
+class HealthServices(BaseModel):
+    stable_audio: str
+    musicgen: str
+    storage: str
+    mode: str
+
+
+class HealthResponse(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    status: Literal["healthy", "degraded"]
+    timestamp: str
+    services: HealthServices
+    gpu_available: bool
+    # Additive: each deployed engine's status and the device it runs on.
+    engines: dict[str, dict[str, str]] = Field(default_factory=dict)

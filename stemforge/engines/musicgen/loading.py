@@ -1,0 +1,180 @@
+"""Finding and loading a MusicGen checkpoint, once per replica.
+
+``MUSICGEN_MODEL`` is a folder, or a Hugging Face model id looked up in the local cache only: a
+replica never downloads gigabytes at start-up (with ``HF_HUB_OFFLINE=1`` it could not anyway), so
+a missing checkpoint fails fast with where it looked and how to put it there.
+"""
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from stemforge.errors import ConfigurationError
+
+logger = logging.getLogger(__name__)
+
+_ARCHITECTURES = {
+    "musicgen": "MusicgenForConditionalGeneration",
+    "musicgen_melody": "MusicgenMelodyForConditionalGeneration",
+}
+
+
+@dataclass
+class LoadedModel:
+    model: Any
+    tokenizer: Any
+    name: str  # MUSICGEN_MODEL as given
+    path: Path  # the folder it was loaded from
+    device: torch.device
+    dtype: torch.dtype  # the decoder's compute dtype
+    quantized: bool
+
+    @property
+    def is_melody(self) -> bool:
+        return bool(self.model.config.model_type == "musicgen_melody")
+
+    @property
+    def sample_rate(self) -> int:
+        return int(self.model.config.audio_encoder.sampling_rate)
+
+    @property
+    def frame_rate(self) -> float:
+        codec = self.model.config.audio_encoder
+        return float(codec.sampling_rate / codec.hop_length)
+
+    @property
+    def num_codebooks(self) -> int:
+        return int(self.model.decoder.config.num_codebooks)
+
+    @property
+    def audio_channels(self) -> int:
+        return int(self.model.decoder.config.audio_channels)
+
+    @property
+    def start_token(self) -> int:
+        generation = self.model.generation_config
+        token = generation.decoder_start_token_id
+        if token is None:
+            token = self.model.decoder.config.bos_token_id
+        return int(token)
+
+
+def _how_to_provide(name: str) -> str:
+    return (
+        f"Download it on a machine with internet access (`hf download {name}`, or "
+        f"`huggingface-cli download {name}`) and copy the Hugging Face cache to this machine "
+        "(HF_HOME or HF_HUB_CACHE point at it), or set MUSICGEN_MODEL to a local folder holding the "
+        "checkpoint (config.json, model weights, tokenizer files)."
+    )
+
+
+def resolve_checkpoint(name: str) -> Path:
+    """The folder holding ``name``'s files: ``name`` itself if it is a folder, else its snapshot in
+    the Hugging Face cache. Raises ``ConfigurationError`` saying where it looked."""
+    candidate = Path(name).expanduser()
+    if candidate.is_dir():
+        if not (candidate / "config.json").is_file():
+            raise ConfigurationError(
+                f"MUSICGEN_MODEL={name!r} is a folder without config.json, so not a checkpoint. "
+                + _how_to_provide("facebook/musicgen-small")
+            )
+        return candidate
+    if candidate.is_absolute() or name.startswith((".", "~")) or name.count("/") > 1:
+        raise ConfigurationError(f"MUSICGEN_MODEL={name!r}: no such folder. " + _how_to_provide(name))
+
+    from huggingface_hub import constants, snapshot_download
+
+    cache = constants.HF_HUB_CACHE
+    try:
+        folder = Path(snapshot_download(name, local_files_only=True))
+    except Exception as exc:  # LocalEntryNotFoundError, HFValidationError, OSError...
+        raise ConfigurationError(
+            f"MUSICGEN_MODEL={name!r} is not a folder and is not in the Hugging Face cache at {cache} "
+            f"({type(exc).__name__}). " + _how_to_provide(name)
+        ) from exc
+    if not (folder / "config.json").is_file():
+        raise ConfigurationError(
+            f"MUSICGEN_MODEL={name!r}: the cached snapshot {folder} has no config.json (an interrupted "
+            "download?). " + _how_to_provide(name)
+        )
+    return folder
+
+
+def pick_device(use_gpu: bool) -> torch.device:
+    """The GPU when asked for and visible; Ray may assign a logical GPU on a machine without CUDA,
+    in which case the engine runs on CPU rather than failing."""
+    if use_gpu and torch.cuda.is_available():
+        return torch.device("cuda")
+    if use_gpu:
+        logger.warning("USE_GPU is set but CUDA is not available here; MusicGen runs on CPU")
+    return torch.device("cpu")
+
+
+def load_model(name: str, device: torch.device, cpu_int8: bool) -> LoadedModel:
+    import transformers
+    from transformers import AutoConfig, AutoTokenizer
+
+    path = resolve_checkpoint(name)
+    try:
+        config = AutoConfig.from_pretrained(path)
+    except (OSError, ValueError) as exc:
+        raise ConfigurationError(f"MUSICGEN_MODEL={name!r}: unreadable config in {path}: {exc}") from exc
+    architecture = _ARCHITECTURES.get(config.model_type)
+    if architecture is None:
+        raise ConfigurationError(
+            f"MUSICGEN_MODEL={name!r} ({path}) is a {config.model_type!r} checkpoint; the musicgen "
+            f"engine loads {sorted(_ARCHITECTURES)} checkpoints"
+        )
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        model = getattr(transformers, architecture).from_pretrained(path, dtype=torch.float32)
+    except (OSError, ValueError) as exc:
+        raise ConfigurationError(
+            f"MUSICGEN_MODEL={name!r}: could not load the checkpoint in {path}: {exc}. "
+            + _how_to_provide(name)
+        ) from exc
+    model.eval()
+    dtype = torch.float32
+    quantized = False
+    if device.type == "cuda":
+        # Half precision for the decoder, which does all the per-token work. The T5 encoder (run
+        # once, and prone to fp16 overflow) and the codec (run once, quality-critical) stay fp32.
+        model.to(device)
+        dtype = torch.float16
+        for part in ("decoder", "enc_to_dec_proj", "audio_enc_to_dec_proj"):
+            module = getattr(model, part, None)
+            if module is not None:
+                module.to(dtype)
+    elif cpu_int8:
+        quantize_decoder(model)
+        quantized = True
+    return LoadedModel(
+        model=model,
+        tokenizer=tokenizer,
+        name=name,
+        path=path,
+        device=device,
+        dtype=dtype,
+        quantized=quantized,
+    )
+
+
+def quantize_decoder(model: Any) -> None:
+    """int8 weights for the decoder's Linear layers, in place (see ``quantization``). Only the
+    decoder: the text encoder and the codec run once per request."""
+    from stemforge.engines.musicgen.quantization import quantize_linears
+
+    quantize_linears(model.decoder)
+
+
+def apply_threads(num_threads: int | None) -> None:
+    if num_threads is not None and torch.get_num_threads() != num_threads:
+        torch.set_num_threads(num_threads)
+    if "OMP_WAIT_POLICY" not in os.environ:
+        # Spinning OpenMP workers starve everything else on a shared CPU; the Makefile and Ray
+        # runtime_env set PASSIVE, this only warns when they did not.
+        logger.info("OMP_WAIT_POLICY is not set; PASSIVE is recommended on shared CPUs")

@@ -1,0 +1,130 @@
+"""The procedural engine: a band that reads one song plan, no model, no GPU.
+
+The music is composed in ``stemforge.music`` (plan, style, parts as notes, MIDI) and sounded
+in ``stemforge.dsp`` (SoundFont or synthesis, effects, loudness); this module wires them to
+the engine contract and reads the deployment's ``user_config``:
+
+    target_lufs: -14.0          # loudness of every stem (LUFS), -40 .. -6
+    peak_ceiling_dbfs: -1.0     # true-peak ceiling (dBFS), -12 .. -0.1
+    soundfont: auto             # auto (Debian's FluidR3 GM if installed), a .sf2/.sf3 path, or none
+    effects: true               # reverb, drive, compression per stem
+    midi: true                  # attach each stem's notes as .mid and the song plan as .json
+"""
+
+import json
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from stemforge.dsp.effects import EffectSettings, apply_effects
+from stemforge.dsp.mastering import master_stem
+from stemforge.dsp.render import render_part, renderer_used
+from stemforge.dsp.soundfont import SoundFontSynth, SoundFontUnavailable, find_soundfont, shared_synth
+from stemforge.engines.base import Attachment, EngineResult, RenderedStem
+from stemforge.engines.procedural.config import NO_SOUNDFONT, SOUNDFONT_AUTO, ProceduralConfig, parse_config
+from stemforge.music.midi import part_to_midi
+from stemforge.music.parts import compose_part
+from stemforge.music.plan import SongPlan, build_plan
+from stemforge.music.spec import SAMPLE_RATE, STEM_TYPES, MusicSpec
+from stemforge.settings import Settings
+
+
+class ProceduralEngine:
+    name = "procedural"
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._lock = threading.Lock()
+        self._config = ProceduralConfig()
+        self._synth: SoundFontSynth | None = None
+        self._synth_problem: str | None = None
+        self._load_soundfont()
+
+    def reconfigure(self, config: Mapping[str, Any]) -> None:
+        parsed = parse_config(config)
+        with self._lock:
+            changed = parsed.soundfont != self._config.soundfont
+            self._config = parsed
+        if changed:
+            self._load_soundfont()
+
+    def status(self) -> str:
+        # Synthesis needs nothing installed, so the engine is always available.
+        return "available"
+
+    @property
+    def renderer(self) -> str:
+        return f"soundfont:{self._synth.path.name}" if self._synth is not None else "dsp"
+
+    def _load_soundfont(self) -> None:
+        choice = self._config.soundfont
+        synth: SoundFontSynth | None = None
+        problem: str | None = None
+        if choice.lower() in NO_SOUNDFONT:
+            problem = "disabled by user_config.soundfont"
+        else:
+            path = find_soundfont(None if choice.lower() == SOUNDFONT_AUTO else choice)
+            if path is None:
+                problem = "no SoundFont installed (apt-get install fluidr3mono-gm-soundfont)"
+            else:
+                try:
+                    synth = shared_synth(path, SAMPLE_RATE)
+                except SoundFontUnavailable as exc:
+                    problem = str(exc)
+        with self._lock:
+            self._synth, self._synth_problem = synth, problem
+
+    def generate(self, spec: MusicSpec, stems: Sequence[str]) -> EngineResult:
+        with self._lock:
+            config, synth = self._config, self._synth
+        plan = build_plan(spec)
+        rendered = [self._render_stem(plan, str(stem), config, synth) for stem in stems]
+        attachments = []
+        if config.midi:
+            attachments.append(
+                Attachment(
+                    "song_plan", "json", json.dumps(plan.to_dict(), indent=1).encode(), "application/json"
+                )
+            )
+        return EngineResult(stems=rendered, applied=self._applied(plan, synth), attachments=attachments)
+
+    def _render_stem(
+        self, plan: SongPlan, stem: str, config: ProceduralConfig, synth: SoundFontSynth | None
+    ) -> RenderedStem:
+        if stem not in STEM_TYPES:
+            raise ValueError(f"the procedural engine has no part for stem {stem!r}")
+        part = compose_part(plan, stem)
+        audio = render_part(part, plan.num_frames, SAMPLE_RATE, synth)
+        if config.effects:
+            lofi = plan.style.name == "lo-fi"
+            settings = EffectSettings(
+                stem,
+                plan.style.reverb,
+                plan.feel.distortion if stem in ("guitar", "bass") else 0.0,
+                plan.beat_seconds,
+                lofi,
+            )
+            audio = apply_effects(audio, SAMPLE_RATE, settings)
+        audio = master_stem(audio, SAMPLE_RATE, config.target_lufs, config.peak_ceiling_dbfs)
+        attachments = (
+            [Attachment("midi", "mid", part_to_midi(part, plan), "audio/midi")] if config.midi else []
+        )
+        info = {
+            "instrument": part.instrument.name,
+            "renderer": renderer_used(part, synth),
+            "notes": len(part.notes),
+            "variations": part.variations,
+        }
+        return RenderedStem(stem_type=stem, audio=audio, engine=self.name, attachments=attachments, info=info)
+
+    def _applied(self, plan: SongPlan, synth: SoundFontSynth | None) -> dict[str, Any]:
+        return {
+            "style": plan.style.name,
+            "chord_progression": list(plan.progression),
+            "chord_progression_source": plan.progression_source,
+            "key": plan.key.name,
+            "time_signature": f"{plan.beats_per_bar}/4",
+            "bars": plan.bars,
+            "sections": [{"name": s.name, "start_bar": s.start_bar, "bars": s.bars} for s in plan.sections],
+            "renderer": f"soundfont:{synth.path.name}" if synth is not None else "dsp",
+        }

@@ -1,0 +1,154 @@
+"""Callback delivery: one guarded, signed attempt at a time, on a bounded retry schedule.
+
+Retried: connection errors, timeouts, 408/425/429 and 5xx, after the schedule's next delay or the
+receiver's ``Retry-After`` if longer. Final: 2xx (delivered), 410 (the receiver wants no more),
+other 4xx, and 3xx (redirects are not followed: one could point into the private network).
+"""
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+
+import httpx
+
+from stemforge.jobs.records import CallbackAttemptRecord, CallbackState
+from stemforge.jobs.signing import CallbackSigner
+from stemforge.jobs.ssrf import GuardedTransport
+
+logger = logging.getLogger(__name__)
+
+_RETRYABLE_STATUS = frozenset({408, 425, 429}) | frozenset(range(500, 600))
+JITTER = 0.1  # +-10% on each scheduled delay, so retries from many jobs do not arrive together
+
+
+@dataclass(frozen=True)
+class AttemptOutcome:
+    status_code: int | None  # None when no HTTP answer came back
+    error: str | None
+    retry_after: float | None = None
+
+    @property
+    def delivered(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+    @property
+    def retryable(self) -> bool:
+        return self.status_code is None or self.status_code in _RETRYABLE_STATUS
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """``Retry-After`` as seconds from now: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value.strip())
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - now)
+    except (TypeError, ValueError):
+        return None
+
+
+def next_delay(
+    schedule: Sequence[float], attempts_made: int, retry_after: float | None, rng: random.Random | None = None
+) -> float | None:
+    """Seconds until the next attempt, or ``None`` when the schedule is used up."""
+    if attempts_made >= len(schedule):
+        return None
+    delay = schedule[attempts_made] * (1 + (rng or random).uniform(-JITTER, JITTER))
+    return max(delay, retry_after or 0.0)
+
+
+class CallbackClient:
+    """Makes single attempts: SSRF-guarded at connection time, signed when a secret is set."""
+
+    def __init__(
+        self,
+        *,
+        timeout_seconds: float,
+        allowed_hosts: Collection[str],
+        signer: CallbackSigner | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._timeout = timeout_seconds
+        self._signer = signer
+        self._transport = transport or GuardedTransport(allowed_hosts)
+
+    async def attempt(self, url: str, webhook_id: str, body: bytes) -> AttemptOutcome:
+        headers = {"content-type": "application/json", "user-agent": "stemforge-callback"}
+        if self._signer is not None:
+            headers |= self._signer.headers(webhook_id, body)
+        async with httpx.AsyncClient(
+            timeout=self._timeout, follow_redirects=False, transport=self._transport
+        ) as client:
+            try:
+                response = await client.post(url, content=body, headers=headers)
+            except httpx.HTTPError as exc:
+                return AttemptOutcome(None, f"{type(exc).__name__}: {exc}".strip(": "))
+            except Exception as exc:  # e.g. the SSRF guard refusing a re-resolved address
+                return AttemptOutcome(None, f"{type(exc).__name__}: {exc}")
+        return AttemptOutcome(
+            response.status_code,
+            None if response.is_success else f"HTTP {response.status_code}",
+            parse_retry_after(response.headers.get("retry-after"), time.time()),
+        )
+
+
+class CallbackDelivery:
+    """Runs the attempts that are due now; leaves later ones scheduled in the state."""
+
+    def __init__(
+        self,
+        client: CallbackClient,
+        schedule: Sequence[float],
+        inline_wait_max_seconds: float,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._client = client
+        self._schedule = list(schedule)
+        self._inline_max = inline_wait_max_seconds
+        self._clock = clock
+        self._sleep = sleep
+
+    def new_state(self, url: str, webhook_id: str) -> CallbackState:
+        return CallbackState(
+            url=url, webhook_id=webhook_id, next_attempt_at=self._clock() + self._schedule[0]
+        )
+
+    async def run(
+        self, state: CallbackState, body: bytes, persist: Callable[[CallbackState], Awaitable[None]]
+    ) -> CallbackState:
+        """Attempt while attempts are due within the inline window; ``persist`` after each."""
+        while not state.finished and state.next_attempt_at is not None:
+            wait = state.next_attempt_at - self._clock()
+            if wait > self._inline_max:
+                break
+            if wait > 0:
+                await self._sleep(wait)
+            outcome = await self._client.attempt(state.url, state.webhook_id, body)
+            self.record(state, outcome)
+            await persist(state)
+        return state
+
+    def record(self, state: CallbackState, outcome: AttemptOutcome) -> None:
+        now = self._clock()
+        state.attempts.append(
+            CallbackAttemptRecord(at=now, status_code=outcome.status_code, error=outcome.error)
+        )
+        state.next_attempt_at = None
+        if outcome.delivered:
+            state.delivered = True
+        elif not outcome.retryable:
+            state.gave_up = True
+        else:
+            delay = next_delay(self._schedule, len(state.attempts), outcome.retry_after)
+            if delay is None:
+                state.gave_up = True
+            else:
+                state.next_attempt_at = now + delay
+        if state.gave_up:
+            logger.warning("callback to %s given up after %d attempt(s)", state.url, len(state.attempts))

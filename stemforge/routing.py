@@ -1,0 +1,80 @@
+"""Which engine renders which stem: a table per mode, read from ``configs/routing.yaml``."""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from stemforge.engines.registry import engine_entry
+from stemforge.errors import ConfigurationError
+from stemforge.music.spec import STEM_TYPES
+
+MODES = ("mock", "ai")
+
+
+@dataclass(frozen=True)
+class EngineLimits:
+    max_duration_seconds: float | None = None
+    max_stems: int | None = None
+
+
+@dataclass(frozen=True)
+class RoutingTable:
+    """``stems[mode][stem] -> engine``; every stem type has an engine in every mode.
+    ``limits[engine]``: what one request may ask of that engine."""
+
+    stems: Mapping[str, Mapping[str, str]]
+    limits: Mapping[str, EngineLimits] = field(default_factory=dict)
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any]) -> "RoutingTable":
+        table: dict[str, dict[str, str]] = {}
+        for mode in MODES:
+            section = raw.get(mode)
+            if not isinstance(section, Mapping) or "default" not in section:
+                raise ConfigurationError(f"routing: mode {mode!r} needs a 'default' engine")
+            overrides = section.get("stems") or {}
+            unknown = set(overrides) - set(STEM_TYPES)
+            if unknown:
+                raise ConfigurationError(f"routing: {mode}.stems names unknown stems {sorted(unknown)}")
+            table[mode] = {stem: str(overrides.get(stem, section["default"])) for stem in STEM_TYPES}
+            for engine in table[mode].values():
+                engine_entry(engine)  # raises on an unknown engine name
+        return cls(stems=table, limits=_parse_limits(raw.get("limits") or {}))
+
+    @classmethod
+    def load(cls, path: Path) -> "RoutingTable":
+        try:
+            raw = yaml.safe_load(Path(path).read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigurationError(f"cannot read stem routing table {path}: {exc}") from exc
+        if not isinstance(raw, Mapping):
+            raise ConfigurationError(f"stem routing table {path} must be a mapping of modes")
+        return cls.from_mapping(raw)
+
+    def engines(self, mode: str) -> list[str]:
+        """The engines a mode needs, in a stable order."""
+        return sorted(set(self.stems[mode].values()))
+
+    def route(self, mode: str, stems: Sequence[str]) -> dict[str, tuple[str, ...]]:
+        """Group ``stems`` by engine, keeping the request's order within each group."""
+        routes: dict[str, list[str]] = {}
+        for stem in stems:
+            routes.setdefault(self.stems[mode][stem], []).append(stem)
+        return {engine: tuple(group) for engine, group in routes.items()}
+
+
+def _parse_limits(raw: Mapping[str, Any]) -> dict[str, EngineLimits]:
+    limits = {}
+    for engine, values in raw.items():
+        engine_entry(engine)
+        try:
+            limits[engine] = EngineLimits(**(values or {}))
+        except TypeError as exc:
+            raise ConfigurationError(f"routing: limits.{engine}: {exc}") from None
+        for name, value in vars(limits[engine]).items():
+            if value is not None and (not isinstance(value, int | float) or value <= 0):
+                raise ConfigurationError(f"routing: limits.{engine}.{name} must be a positive number")
+    return limits
