@@ -9,13 +9,13 @@ from typing import Any, cast
 
 from ray.serve import Application, Deployment
 
-from stemforge.engines.registry import engine_entry
 from deployments.engine_replica import EngineReplica
-from stemforge.errors import ConfigurationError
 from deployments.ingress import Ingress
+from deployments.uploader import Uploader
+from stemforge.engines.registry import engine_entry
+from stemforge.errors import ConfigurationError
 from stemforge.routing import RoutingTable
 from stemforge.settings import Settings
-from deployments.uploader import Uploader
 
 # @serve.deployment turns these classes into Deployments; type checkers see the classes.
 _ENGINE = cast(Deployment, EngineReplica)

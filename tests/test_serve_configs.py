@@ -7,8 +7,8 @@ import pytest
 import yaml
 from ray.serve.schema import ServeDeploySchema
 
-from stemforge.engines.musicgen.config import parse_config
 from deployments.engine_replica import _BATCH_KEYS
+from stemforge.engines.musicgen.config import parse_config
 
 ROOT = Path(__file__).resolve().parent.parent
 CPU_CONFIGS = [ROOT / "configs" / "serve.cpu.yaml", ROOT / "configs" / "serve.cpu-musicgen.yaml"]

@@ -20,9 +20,7 @@ class EngineEntry:
 ENGINES: dict[str, EngineEntry] = {
     entry.name: entry
     for entry in (
-        EngineEntry(
-            "procedural", "ProceduralEngine", "stemforge.engines.procedural:ProceduralEngine", None
-        ),
+        EngineEntry("procedural", "ProceduralEngine", "stemforge.engines.procedural:ProceduralEngine", None),
         EngineEntry("musicgen", "MusicGenEngine", "stemforge.engines.musicgen:MusicGenEngine", "musicgen"),
         EngineEntry(
             "stable_audio",
