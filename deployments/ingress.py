@@ -21,7 +21,7 @@ from ray.serve.handle import DeploymentHandle
 from stemforge.api.auth import check_api_key
 from stemforge.api.errors import install_error_handlers
 from stemforge.api.limits import BodySizeLimit
-from stemforge.api.requests import applied_parameters, check_limits, resolve_spec
+from stemforge.api.requests import applied_parameters, check_engines, check_limits, resolve_spec
 from stemforge.api.schemas import (
     GenerateAccepted,
     GenerateRequest,
@@ -30,10 +30,12 @@ from stemforge.api.schemas import (
     JobStatusResponse,
 )
 from stemforge.api.views import job_status_view
-from stemforge.errors import BlobNotFound, JobConflict, JobNotFound, Overloaded
-from stemforge.jobs.janitor import Janitor
-from stemforge.jobs.pipeline import JobRunner
-from stemforge.jobs.records import JobRecord, fingerprint
+from stemforge.engines.registry import ENGINES
+from stemforge.errors import BlobNotFound, JobNotFound
+from stemforge.jobs.callbacks import CallbackDelivery
+from stemforge.jobs.handles import EngineHandles, UploaderHandle
+from stemforge.jobs.lifecycle import Acceptance, JobLifecycle, LifecyclePolicy
+from stemforge.jobs.records import fingerprint
 from stemforge.jobs.ssrf import check_callback_url
 from stemforge.jobs.store import JOBS_PREFIX, JobStore
 from stemforge.jobs.ticket import JobTicket
@@ -46,7 +48,8 @@ logger = logging.getLogger(__name__)
 
 STATUS_TIMEOUT_SECONDS = 2.0
 STORAGE_THREADS = 32
-ENGINE_NAMES = ("procedural", "musicgen", "stable_audio")
+# Fields of the seed's /health ``services``: engines it names, whether or not they exist here.
+SEED_SERVICE_ENGINES = ("musicgen", "stable_audio")
 
 app = FastAPI(
     title="stemforge",
@@ -96,29 +99,32 @@ class Ingress:
         storage = storage_from_settings(settings)
         self._local_storage = storage if isinstance(storage, LocalDiskStorage) else None
         self._store = JobStore(storage)
-        self._runner = JobRunner(
-            engines,
-            uploader,
+        uploader_port = UploaderHandle(uploader)
+        self._jobs = JobLifecycle(
             self._store,
-            heartbeat_seconds=settings.job_heartbeat_seconds,
-            engine_max_attempts=settings.engine_max_attempts,
-        )
-        janitor = Janitor(
-            self._store,
-            self._runner,
-            uploader,
-            lease_seconds=settings.job_lease_seconds,
-            max_job_attempts=settings.max_job_attempts,
+            EngineHandles(engines),
+            uploader_port,
+            CallbackDelivery(
+                uploader_port, settings.callback_retry_schedule, settings.callback_inline_retry_max_seconds
+            ),
+            LifecyclePolicy(
+                heartbeat_seconds=settings.job_heartbeat_seconds,
+                lease_seconds=settings.job_lease_seconds,
+                engine_max_attempts=settings.engine_max_attempts,
+                max_job_attempts=settings.max_job_attempts,
+                max_active_jobs=settings.max_active_jobs,
+                idempotency_window_seconds=settings.idempotency_window_seconds,
+            ),
         )
         loop = asyncio.get_event_loop()
         # Storage calls run in threads; the default pool (cores + 4) is too small for many jobs'
         # heartbeats and records at once.
         loop.set_default_executor(ThreadPoolExecutor(max_workers=STORAGE_THREADS))
-        self._janitor_task = loop.create_task(janitor.run_forever(settings.janitor_interval_seconds))
+        self._sweeps = loop.create_task(self._jobs.run_sweeps(settings.janitor_interval_seconds))
 
     @app.get("/health", response_model=HealthResponse)
     async def health(self) -> HealthResponse:
-        names = list(dict.fromkeys([*ENGINE_NAMES, *self._engines]))  # built-ins, then custom engines
+        names = list(dict.fromkeys([*ENGINES, *SEED_SERVICE_ENGINES, *self._engines]))
         engine_reports, storage = await asyncio.gather(
             asyncio.gather(*(self._engine_report(name) for name in names)),
             self._storage_status(),
@@ -149,20 +155,13 @@ class Ingress:
         check_api_key(request.headers, self._settings.api_key)
         stems = tuple(stem.value for stem in body.target_stems)
         routes = self._routing.route(self._settings.mode, stems)
-        check_limits(body, self._settings, routes, self._routing.limits)
+        check_limits(body, self._settings)
+        spec = resolve_spec(body)
+        check_engines(spec, routes)
         if body.callback_url is not None:
             await asyncio.to_thread(
                 check_callback_url, str(body.callback_url), self._settings.callback_allowed_hosts
             )
-
-        body_fingerprint = fingerprint(body.model_dump_json())
-        existing = await asyncio.to_thread(self._store.get, body.generation_request_id)
-        if existing is not None and not self._expired(existing):
-            return self._repeat(existing, body_fingerprint)
-        if self._runner.active >= self._settings.max_active_jobs:
-            raise Overloaded(f"{self._runner.active} jobs in progress (MAX_ACTIVE_JOBS); retry shortly")
-
-        spec = resolve_spec(body)
         ticket = JobTicket(
             generation_request_id=body.generation_request_id,
             audio_file_id=body.audio_file_id,
@@ -173,18 +172,12 @@ class Ingress:
             spec=spec,
             parameters=applied_parameters(spec),
         )
-        record = JobRecord.for_ticket(ticket, body_fingerprint)
-        if existing is not None:
-            await asyncio.to_thread(self._store.replace, record)
-        elif not await asyncio.to_thread(self._store.create, record):
-            # A concurrent duplicate won the race to create the record.
-            winner = await asyncio.to_thread(self._store.get, body.generation_request_id)
-            if winner is None:  # pragma: no cover - created and deleted in between
-                raise JobNotFound(f"job {body.generation_request_id} vanished while being accepted")
-            return self._repeat(winner, body_fingerprint)
+        acceptance = await self._jobs.accept(ticket, fingerprint(body.model_dump_json()))
+        if acceptance.job is None:
+            return self._repeat(acceptance)
         # A background task keeps the request "in flight" for Ray Serve, so a graceful shutdown
         # drains it; the durable record covers a crash.
-        background.add_task(self._runner.run, ticket)
+        background.add_task(self._jobs.run, acceptance.job)
         logger.info("job %s accepted: %s", ticket.generation_request_id, ticket.routes)
         return GenerateAccepted(generation_request_id=body.generation_request_id)
 
@@ -212,15 +205,9 @@ class Ingress:
             raise BlobNotFound(f"no blob at {container}/{path}")
         return FileResponse(target, media_type=_media_type(target.suffix))
 
-    def _expired(self, record: JobRecord) -> bool:
-        return time.time() - record.created_at > self._settings.idempotency_window_seconds
-
-    def _repeat(self, record: JobRecord, body_fingerprint: str) -> JSONResponse:
-        if record.fingerprint != body_fingerprint:
-            raise JobConflict(
-                f"generation_request_id {record.generation_request_id!r} was already used with a different "
-                "request body; use a new id for a new generation"
-            )
+    @staticmethod
+    def _repeat(acceptance: Acceptance) -> JSONResponse:
+        record = acceptance.record
         answer = GenerateAccepted(
             generation_request_id=record.generation_request_id,
             status=record.status,
@@ -228,12 +215,12 @@ class Ingress:
         )
         return JSONResponse(answer.model_dump(), status_code=202 if record.status == "processing" else 200)
 
-    async def _engine_report(self, name: str) -> dict[str, str]:
+    async def _engine_report(self, name: str) -> dict[str, Any]:
         handle = self._engines.get(name)
         if handle is None:
             return {"status": "not_configured", "device": "none"}
         try:
-            report: dict[str, str] = await _answer(handle.describe.remote(), STATUS_TIMEOUT_SECONDS)
+            report: dict[str, Any] = await _answer(handle.describe.remote(), STATUS_TIMEOUT_SECONDS)
             return report
         except TimeoutError:
             return {"status": "busy: no answer within 2 s", "device": "unknown"}

@@ -22,9 +22,11 @@ class InvalidRequest(StemforgeError):
 
     status_code = 422
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
+    def __init__(self, field: str, message: str, *more: tuple[str, str]) -> None:
+        problems = [(field, message), *more]
+        super().__init__("; ".join(f"{name}: {text}" for name, text in problems))
         self.field = field
+        self.problems = problems  # every (field, message) this request breaks
 
 
 class JobNotFound(StemforgeError):
@@ -55,3 +57,14 @@ class Overloaded(StemforgeError):
     """Too many jobs in progress; the client should retry later (503 with Retry-After)."""
 
     status_code = 503
+
+
+class EngineLost(StemforgeError):
+    """An engine replica died or became unreachable while rendering: worth another replica."""
+
+    status_code = 503
+
+
+class ResultsLost(EngineLost):
+    """An engine finished, but its results were lost before the uploader read them (the replica
+    that held them died)."""

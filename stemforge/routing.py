@@ -1,7 +1,7 @@
 """Which engine renders which stem: a table per mode, read from ``configs/routing.yaml``."""
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,18 +15,11 @@ MODES = ("mock", "ai")
 
 
 @dataclass(frozen=True)
-class EngineLimits:
-    max_duration_seconds: float | None = None
-    max_stems: int | None = None
-
-
-@dataclass(frozen=True)
 class RoutingTable:
-    """``stems[mode][stem] -> engine``; every stem type has an engine in every mode.
-    ``limits[engine]``: what one request may ask of that engine."""
+    """``stems[mode][stem] -> engine``; every stem type has an engine in every mode. What one
+    request may ask of an engine is the engine's own rule (``Engine.check``)."""
 
     stems: Mapping[str, Mapping[str, str]]
-    limits: Mapping[str, EngineLimits] = field(default_factory=dict)
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any]) -> "RoutingTable":
@@ -42,7 +35,7 @@ class RoutingTable:
             table[mode] = {stem: str(overrides.get(stem, section["default"])) for stem in STEM_TYPES}
             for engine in table[mode].values():
                 engine_entry(engine)  # raises on an unknown engine name
-        return cls(stems=table, limits=_parse_limits(raw.get("limits") or {}))
+        return cls(stems=table)
 
     @classmethod
     def load(cls, path: Path) -> "RoutingTable":
@@ -64,17 +57,3 @@ class RoutingTable:
         for stem in stems:
             routes.setdefault(self.stems[mode][stem], []).append(stem)
         return {engine: tuple(group) for engine, group in routes.items()}
-
-
-def _parse_limits(raw: Mapping[str, Any]) -> dict[str, EngineLimits]:
-    limits = {}
-    for engine, values in raw.items():
-        engine_entry(engine)
-        try:
-            limits[engine] = EngineLimits(**(values or {}))
-        except TypeError as exc:
-            raise ConfigurationError(f"routing: limits.{engine}: {exc}") from None
-        for name, value in vars(limits[engine]).items():
-            if value is not None and (not isinstance(value, int | float) or value <= 0):
-                raise ConfigurationError(f"routing: limits.{engine}.{name} must be a positive number")
-    return limits

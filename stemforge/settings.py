@@ -5,7 +5,6 @@ value fails the replica at start-up rather than the first request.
 """
 
 import re
-from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
@@ -100,10 +99,6 @@ class Settings(BaseSettings):
         default="facebook/musicgen-small",
         description="MusicGen checkpoint: a Hugging Face model id (resolved from the cache) or a folder.",
     )
-    stable_audio_model: str = Field(
-        default="stabilityai/stable-audio-open-1.0",
-        description="Stable Audio Open checkpoint: a Hugging Face model id or a folder.",
-    )
     wav_subtype: str = Field(default="PCM_16", description="soundfile subtype of stored WAVs.")
 
     @field_validator("blob_container_name")
@@ -168,8 +163,3 @@ class Settings(BaseSettings):
     def mode(self) -> str:
         """The seed's name for what generates the stems: ``mock`` (procedural) or ``ai`` (models)."""
         return "mock" if self.mock_generation else "ai"
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    return Settings()

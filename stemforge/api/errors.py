@@ -60,7 +60,10 @@ async def _stemforge_error(request: Request, exc: Exception) -> JSONResponse:
         logger.error("%s %s failed: %s", request.method, request.url.path, exc.message)
     content: dict[str, Any] = {"message": exc.message, "error": type(exc).__name__}
     if isinstance(exc, InvalidRequest):
-        content["detail"] = [{"loc": ["body", *exc.field.split(".")], "field": exc.field, "msg": exc.message}]
+        content["detail"] = [
+            {"loc": ["body", *field.split(".")], "field": field, "msg": f"{field}: {message}"}
+            for field, message in exc.problems
+        ]
     headers = {"Retry-After": "5"} if exc.status_code == 503 else None
     return JSONResponse(status_code=exc.status_code, content=content, headers=headers)
 

@@ -5,9 +5,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from stemforge.api.schemas import GenerateRequest
+from stemforge.engines.registry import engine_class
 from stemforge.errors import InvalidRequest
 from stemforge.music.spec import MusicSpec
-from stemforge.routing import EngineLimits
 from stemforge.settings import Settings
 
 DEFAULT_BPM = 120.0
@@ -15,13 +15,8 @@ DEFAULT_DURATION_SECONDS = 30.0
 DEFAULT_TEMPERATURE = 1.0
 
 
-def check_limits(
-    request: GenerateRequest,
-    settings: Settings,
-    routes: Mapping[str, Sequence[str]] | None = None,
-    limits: Mapping[str, EngineLimits] | None = None,
-) -> None:
-    """Rules that depend on this deployment (settings, per-engine limits) rather than the schema."""
+def check_limits(request: GenerateRequest, settings: Settings) -> None:
+    """Rules that depend on this deployment's settings rather than the schema."""
     duration = request.parameters.duration_seconds
     if duration is not None and duration > settings.max_duration_seconds:
         raise InvalidRequest(
@@ -29,25 +24,17 @@ def check_limits(
             f"must be greater than 0 and at most {settings.max_duration_seconds:g} seconds "
             f"on this deployment (MAX_DURATION_SECONDS); got {duration:g}",
         )
-    for engine, stems in (routes or {}).items():
-        limit = (limits or {}).get(engine)
-        if limit is None:
-            continue
-        if limit.max_stems is not None and len(stems) > limit.max_stems:
-            raise InvalidRequest(
-                "target_stems",
-                f"at most {limit.max_stems} stems per request for the {engine} engine; got {len(stems)}",
-            )
-        if (
-            duration is not None
-            and limit.max_duration_seconds is not None
-            and duration > limit.max_duration_seconds
-        ):
-            raise InvalidRequest(
-                "parameters.duration_seconds",
-                f"at most {limit.max_duration_seconds:g} seconds for stems rendered by the {engine} engine; "
-                f"got {duration:g}",
-            )
+
+
+def check_engines(spec: MusicSpec, routes: Mapping[str, Sequence[str]]) -> None:
+    """Each engine's own rules for the stems routed to it, before the job is accepted: a request
+    an engine would refuse is a 422 naming the field and the limit, never a failed callback."""
+    refusals = [
+        refusal for engine, stems in routes.items() for refusal in engine_class(engine).check(spec, stems)
+    ]
+    if refusals:
+        first, *more = refusals
+        raise InvalidRequest(first.field, first.message, *((r.field, r.message) for r in more))
 
 
 def resolve_spec(request: GenerateRequest) -> MusicSpec:

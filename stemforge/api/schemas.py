@@ -146,9 +146,12 @@ class CallbackPayload(BaseModel):
 class JobStatusResponse(CallbackPayload):
     """``GET /generate/{id}``: the callback payload once finished, with the job's progress."""
 
-    stage: str
+    stage: str  # accepted, generating, storing, calling back, completed, failed
     attempt: int
     target_stems: list[str] = Field(default_factory=list)
+    # Per stem: its engine, state (queued, generating, done, failed) and fraction done; the job's
+    # fraction and, where the engines can estimate it, eta_seconds.
+    progress: dict[str, Any] | None = None
     callback: dict[str, Any] | None = None
 
 
@@ -166,5 +169,6 @@ class HealthResponse(BaseModel):
     timestamp: str
     services: HealthServices
     gpu_available: bool
-    # Additive: each deployed engine's status and the device it runs on.
-    engines: dict[str, dict[str, str]] = Field(default_factory=dict)
+    # Additive: each deployed engine's status, the device it runs on and its problems (what is
+    # degraded even when it is available, e.g. a fallback).
+    engines: dict[str, dict[str, Any]] = Field(default_factory=dict)

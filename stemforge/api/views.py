@@ -9,9 +9,14 @@ from stemforge.jobs.records import JobRecord
 def job_status_view(record: JobRecord) -> JobStatusResponse:
     """The callback payload once the job has one, else its progress so far."""
     callback = record.callback.model_dump() if record.callback else None
+    progress = record.progress.model_dump() if record.progress else None
     if record.result is not None:
         return JobStatusResponse(
-            **record.result.model_dump(), stage=record.stage, attempt=record.attempt, callback=callback
+            **record.result.model_dump(),
+            stage=record.stage,
+            attempt=record.attempt,
+            progress=progress,
+            callback=callback,
         )
     ticket = record.job_ticket()
     return JobStatusResponse(
@@ -23,5 +28,6 @@ def job_status_view(record: JobRecord) -> JobStatusResponse:
         stage=record.stage,
         attempt=record.attempt,
         target_stems=list(ticket.stems),
+        progress=progress,
         callback=callback,
     )

@@ -10,7 +10,6 @@ from stemforge.dsp.loudness import integrated_lufs, normalize_loudness, true_pea
 _LIMITER_MARGIN_DB = 1.0
 # Fade-out over the last frames: the stem ends in silence, never on a click.
 _FADE_SECONDS = 0.03
-_LIMITER_PASSES = 1
 _METER_MARGIN_DB = 0.5
 
 
@@ -33,9 +32,7 @@ def master_stem(
         return normalize_loudness(centred, sample_rate, target_lufs, peak_ceiling_dbfs)
     gained = centred * np.float32(10 ** ((target_lufs - loudness) / 20))
     threshold = peak_ceiling_dbfs - _LIMITER_MARGIN_DB
-    for _ in range(_LIMITER_PASSES):
-        if 20 * np.log10(float(np.max(np.abs(gained))) + 1e-12) <= threshold:
-            break
+    if 20 * np.log10(float(np.max(np.abs(gained))) + 1e-12) > threshold:
         limiter = pb.Pedalboard([pb.Limiter(threshold_db=threshold, release_ms=80.0)])
         gained = limiter(gained.T.copy(), float(sample_rate), reset=True).T
         # Limiting took some loudness away: give it back (the margin absorbs the lift).

@@ -13,9 +13,3 @@ def encode_wav(audio: np.ndarray, sample_rate: int, subtype: str = "PCM_16") -> 
     buffer = io.BytesIO()
     sf.write(buffer, np.clip(audio, -1.0, 1.0), sample_rate, subtype=subtype, format="WAV")
     return buffer.getvalue()
-
-
-def decode_wav(data: bytes) -> tuple[np.ndarray, int]:
-    """Inverse of ``encode_wav``: ``(float32 audio (frames, channels), sample_rate)``."""
-    audio, sample_rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
-    return audio, sample_rate

@@ -1,16 +1,19 @@
 """The one contract every engine fulfils, whatever model (or none) is behind it.
 
 An engine turns a ``MusicSpec`` and a list of stems into aligned float32 audio at 44.1 kHz
-stereo. Engines never touch storage or HTTP; the uploader never touches models.
+stereo. Engines never touch storage or HTTP; the uploader never touches models. Everything an
+engine may do is declared on ``Engine``: the replica deployment and the ingress call nothing else.
 """
 
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 
+from stemforge.engines.config import parse_user_config
 from stemforge.music.spec import MusicSpec
 
 logger = logging.getLogger(__name__)
@@ -37,7 +40,8 @@ class RenderedStem:
     audio: np.ndarray  # float32, shape (frames, 2), at stemforge.music.spec.SAMPLE_RATE
     engine: str
     attachments: list[Attachment] = field(default_factory=list)
-    info: dict[str, Any] = field(default_factory=dict)  # per-stem facts: built prompt, measured bpm
+    info: dict[str, Any] = field(default_factory=dict)  # per-stem facts for the callback entry
+    prompt: str | None = None  # the text the engine was conditioned on, if any
 
 
 @dataclass
@@ -50,23 +54,6 @@ class EngineResult:
     attachments: list[Attachment] = field(default_factory=list)
 
 
-@runtime_checkable
-class Engine(Protocol):
-    name: str
-
-    def generate(self, spec: MusicSpec, stems: Sequence[str]) -> EngineResult:
-        """Render ``stems`` for ``spec``. Blocking: replicas call it from a worker thread."""
-        ...
-
-    def reconfigure(self, config: Mapping[str, Any]) -> None:
-        """Apply a deployment's ``user_config``; called at start-up and on each change."""
-        ...
-
-    def status(self) -> str:
-        """``"available"``, or why it is not."""
-        ...
-
-
 @dataclass(frozen=True)
 class EngineJob:
     """One request's share of an engine's work: the stems routed to it."""
@@ -75,27 +62,171 @@ class EngineJob:
     stems: tuple[str, ...]
 
 
-def run_batch(engine: Engine, jobs: Sequence[EngineJob]) -> list[EngineResult | Exception]:
+# ``progress(stem, fraction)``: how much of a stem is done, 0..1. Engines call it from their worker
+# thread as work advances; it must be cheap (it only records the number).
+Progress = Callable[[str, float], None]
+
+
+def no_progress(stem: str, fraction: float) -> None:
+    """For callers that do not watch progress."""
+
+
+@dataclass(frozen=True)
+class EngineLimits:
+    """What one request may ask of an engine, beyond the service's own limits."""
+
+    max_duration_seconds: float | None = None
+    max_stems: int | None = None
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A rule of this engine that a request breaks: the request field and what is allowed."""
+
+    field: str
+    message: str
+
+
+@dataclass(frozen=True)
+class EngineStatus:
+    """``available``: the engine can render. ``problems``: what is degraded even so (a missing
+    SoundFont, a fallback) or, when not available, why."""
+
+    available: bool = True
+    problems: tuple[str, ...] = ()
+
+    @property
+    def summary(self) -> str:
+        if self.available:
+            return "available"
+        return "unavailable: " + ("; ".join(self.problems) or "no reason given")
+
+
+ConfigT = TypeVar("ConfigT")
+
+
+class Engine(ABC, Generic[ConfigT]):
+    """Base of every engine. Subclasses set ``name``, ``config_type`` (a frozen dataclass of the
+    deployment's ``user_config``, parsed by the shared parser) and ``limits``, and implement
+    ``generate`` and ``configure``. Engines that render many requests in one pass set
+    ``batches = True`` and override ``generate_batch``."""
+
+    name: ClassVar[str]
+    config_type: ClassVar[type[Any]]
+    limits: ClassVar[EngineLimits] = EngineLimits()
+    batches: ClassVar[bool] = False
+
+    @abstractmethod
+    def generate(
+        self, spec: MusicSpec, stems: Sequence[str], progress: Progress = no_progress
+    ) -> EngineResult:
+        """Render ``stems`` for ``spec``. Blocking: replicas call it from a worker thread."""
+
+    def generate_batch(self, jobs: Sequence[EngineJob], progress: Sequence[Progress]) -> list[EngineResult]:
+        """All ``jobs`` at once (one result each, in order); ``progress[i]`` is job ``i``'s."""
+        return [
+            self.generate(job.spec, job.stems, report) for job, report in zip(jobs, progress, strict=True)
+        ]
+
+    @abstractmethod
+    def configure(self, config: ConfigT) -> None:
+        """Apply a parsed ``user_config``."""
+
+    @classmethod
+    def parse_config(cls, raw: Mapping[str, Any]) -> ConfigT:
+        """The shared parser over ``config_type``; engines with rules across keys add them here."""
+        parsed: ConfigT = parse_user_config(cls.config_type, raw, engine=cls.name)
+        return parsed
+
+    def reconfigure(self, raw: Mapping[str, Any]) -> None:
+        """Apply a deployment's ``user_config`` (called at start-up and on each change): keys it
+        leaves out take their defaults."""
+        self.configure(self.parse_config(raw))
+
+    @property
+    def device(self) -> str:
+        """Where the engine computes (``cpu``, ``cuda:0``): /health reports it."""
+        return "cpu"
+
+    def status(self) -> EngineStatus:
+        return EngineStatus()
+
+    @classmethod
+    def check(cls, spec: MusicSpec, stems: Sequence[str]) -> list[Refusal]:
+        """What this engine refuses of a request, before it is accepted (the ingress answers 422).
+        Pure and cheap: it runs in the ingress, which never builds the engine."""
+        refusals = []
+        limits = cls.limits
+        if limits.max_stems is not None and len(stems) > limits.max_stems:
+            refusals.append(
+                Refusal(
+                    "target_stems",
+                    f"at most {limits.max_stems} stems per request for the {cls.name} engine; "
+                    f"got {len(stems)}",
+                )
+            )
+        if limits.max_duration_seconds is not None and spec.duration_seconds > limits.max_duration_seconds:
+            refusals.append(
+                Refusal(
+                    "parameters.duration_seconds",
+                    f"at most {limits.max_duration_seconds:g} seconds for stems rendered by the {cls.name} "
+                    f"engine; got {spec.duration_seconds:g}",
+                )
+            )
+        return refusals
+
+
+def run_batch(
+    engine: Engine[Any], jobs: Sequence[EngineJob], progress: Sequence[Progress] | None = None
+) -> list[EngineResult | Exception]:
     """Run jobs merged by the replica's ``@serve.batch``: one result per job, or the exception that
     job raised, so one failing request never fails the requests merged with it.
 
-    Engines that gain from batching (one forward pass for many stems) define ``generate_batch``;
-    when a merged batch fails, each job is run again alone. Other engines run one job at a time."""
-    batched = getattr(engine, "generate_batch", None)
-    if batched is not None:
+    Engines that batch render all jobs in one pass; when a merged batch fails, each job is run
+    again alone. Other engines run one job at a time."""
+    progress = list(progress) if progress is not None else [no_progress] * len(jobs)
+    if engine.batches:
         try:
-            results: list[EngineResult | Exception] = list(batched(jobs))
-            return results
+            return list(engine.generate_batch(jobs, progress))
         except Exception as exc:
             if len(jobs) == 1:
                 return [exc]
             logger.warning("a batch of %d merged jobs failed (%r); running each alone", len(jobs), exc)
-            return [_run_alone(lambda job: batched([job])[0], job) for job in jobs]
-    return [_run_alone(lambda job: engine.generate(job.spec, job.stems), job) for job in jobs]
+            return [
+                _run_alone(lambda job, report: engine.generate_batch([job], [report])[0], job, report)
+                for job, report in zip(jobs, progress, strict=True)
+            ]
+    return [
+        _run_alone(lambda job, report: engine.generate(job.spec, job.stems, report), job, report)
+        for job, report in zip(jobs, progress, strict=True)
+    ]
 
 
-def _run_alone(run: Callable[[EngineJob], EngineResult], job: EngineJob) -> EngineResult | Exception:
+def _run_alone(
+    run: Callable[[EngineJob, Progress], EngineResult], job: EngineJob, report: Progress
+) -> EngineResult | Exception:
     try:
-        return run(job)
+        return run(job, report)
     except Exception as exc:
         return exc
+
+
+@dataclass(frozen=True)
+class EngineProgress:
+    """What an engine replica streams while it renders a job: each stem's fraction done and,
+    once there is a rate to go by, the seconds it expects to need for the rest."""
+
+    fractions: dict[str, float]
+    eta_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class EngineDone:
+    """The last item of an engine replica's stream: a reference to the ``EngineResult`` (a Ray
+    ``ObjectRef`` owned by the replica), so the audio goes to the uploader without passing
+    through whoever reads the stream."""
+
+    result: Any
+
+
+EngineEvent = EngineProgress | EngineDone

@@ -1,8 +1,11 @@
-"""Engines by name. Modules are imported only when an engine is created, so a replica of the
-procedural engine never imports torch."""
+"""Engines by name. An engine's module is imported when its class is first needed (the ingress
+asks a class for its checks; a replica builds the engine), and the heavy libraries an engine needs
+(torch, transformers) only when it is built, so the procedural engine never imports torch."""
 
 import importlib
 from dataclasses import dataclass
+from functools import cache
+from typing import Any
 
 from stemforge.engines.base import Engine
 from stemforge.errors import ConfigurationError
@@ -22,12 +25,6 @@ ENGINES: dict[str, EngineEntry] = {
     for entry in (
         EngineEntry("procedural", "ProceduralEngine", "stemforge.engines.procedural:ProceduralEngine", None),
         EngineEntry("musicgen", "MusicGenEngine", "stemforge.engines.musicgen:MusicGenEngine", "musicgen"),
-        EngineEntry(
-            "stable_audio",
-            "StableAudioEngine",
-            "stemforge.engines.stable_audio:StableAudioEngine",
-            "stable-audio",
-        ),
     )
 }
 
@@ -45,7 +42,8 @@ def engine_entry(name: str) -> EngineEntry:
     )
 
 
-def create_engine(name: str, settings: Settings) -> Engine:
+@cache
+def engine_class(name: str) -> type[Engine[Any]]:
     entry = engine_entry(name)
     module_name, _, class_name = entry.target.partition(":")
     try:
@@ -57,5 +55,13 @@ def create_engine(name: str, settings: Settings) -> Engine:
         raise ConfigurationError(
             f"engine {name!r} needs the package {exc.name!r}, which is not installed{hint}"
         ) from exc
-    engine: Engine = getattr(module, class_name)(settings)
+    cls = getattr(module, class_name, None)
+    if not (isinstance(cls, type) and issubclass(cls, Engine)):
+        raise ConfigurationError(f"engine {name!r}: {entry.target} is not a stemforge.engines.base.Engine")
+    return cls
+
+
+def create_engine(name: str, settings: Settings) -> Engine[Any]:
+    engine_type: Any = engine_class(name)  # concrete subclasses take the settings
+    engine: Engine[Any] = engine_type(settings)
     return engine

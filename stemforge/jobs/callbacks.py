@@ -12,12 +12,16 @@ import time
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Protocol
 
 import httpx
 
 from stemforge.jobs.records import CallbackAttemptRecord, CallbackState
 from stemforge.jobs.signing import CallbackSigner
 from stemforge.jobs.ssrf import GuardedTransport
+
+if TYPE_CHECKING:
+    from stemforge.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -97,12 +101,25 @@ class CallbackClient:
         )
 
 
+def callback_client(settings: "Settings") -> CallbackClient:
+    secret = settings.callback_signing_secret
+    return CallbackClient(
+        timeout_seconds=settings.callback_timeout_seconds,
+        allowed_hosts=settings.callback_allowed_hosts,
+        signer=CallbackSigner(secret.get_secret_value()) if secret else None,
+    )
+
+
+class CallbackSender(Protocol):
+    async def attempt(self, url: str, webhook_id: str, body: bytes) -> AttemptOutcome: ...
+
+
 class CallbackDelivery:
     """Runs the attempts that are due now; leaves later ones scheduled in the state."""
 
     def __init__(
         self,
-        client: CallbackClient,
+        client: CallbackSender,
         schedule: Sequence[float],
         inline_wait_max_seconds: float,
         clock: Callable[[], float] = time.time,

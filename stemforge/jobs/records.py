@@ -3,6 +3,7 @@ configured storage so it survives restarts and every replica sees it."""
 
 import hashlib
 import time
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, TypeAdapter
@@ -11,6 +12,38 @@ from stemforge.api.schemas import CallbackPayload
 from stemforge.jobs.ticket import JobTicket
 
 JobStatus = Literal["processing", "completed", "failed"]
+
+
+class Stage(StrEnum):
+    """Where a job is in its life (``stemforge.jobs.lifecycle`` moves it on)."""
+
+    ACCEPTED = "accepted"  # recorded, 202 sent, not started (or waiting to be resumed)
+    GENERATING = "generating"  # engines rendering its stems
+    STORING = "storing"  # the uploader writing the stems
+    CALLING_BACK = "calling back"  # outcome known, callback not yet delivered or given up
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+StemState = Literal["queued", "generating", "done", "failed"]
+
+
+class StemProgress(BaseModel):
+    engine: str
+    state: StemState = "queued"
+    fraction: float = 0.0  # of this stem's rendering done, 0..1
+
+
+class JobProgress(BaseModel):
+    stems: dict[str, StemProgress]
+    fraction: float = 0.0  # of the whole job's rendering, 0..1 (the mean over stems)
+    eta_seconds: float | None = None  # until the last stem is rendered, where engines can tell
+
+    @classmethod
+    def queued(cls, routes: dict[str, tuple[str, ...]], stems: tuple[str, ...]) -> "JobProgress":
+        engine_of = {stem: engine for engine, group in routes.items() for stem in group}
+        return cls(stems={stem: StemProgress(engine=engine_of[stem]) for stem in stems})
+
 
 _TICKET = TypeAdapter(JobTicket)
 
@@ -40,8 +73,9 @@ class JobRecord(BaseModel):
     run_id: str  # one per accepted job (the ticket's)
     fingerprint: str  # of the request body: a same-id request with another body is a conflict
     status: JobStatus = "processing"
-    stage: str = "queued"  # queued, generating, storing, calling back, done
+    stage: Stage = Stage.ACCEPTED
     attempt: int = 1  # runs of this job: the first, then resumes after a crash
+    progress: JobProgress | None = None
     created_at: float = Field(default_factory=time.time)
     updated_at: float = Field(default_factory=time.time)
     ticket: dict[str, Any]
@@ -60,6 +94,7 @@ class JobRecord(BaseModel):
             audio_file_id=ticket.audio_file_id,
             fingerprint=fingerprint,
             ticket=_TICKET.dump_python(ticket, mode="json"),
+            progress=JobProgress.queued(ticket.routes, ticket.stems),
         )
 
 
@@ -69,7 +104,7 @@ def fingerprint(body_json: str) -> str:
 
 class OpenJobMarker(BaseModel):
     """One small blob per unfinished job (running, or with a callback still to deliver), so the
-    janitor lists only what needs attention rather than every job ever made."""
+    sweeps list only what needs attention rather than every job ever made."""
 
     generation_request_id: str
     run_id: str

@@ -1,6 +1,6 @@
 """Keys, scales, roman-numeral progressions and voicings: the theory parts share."""
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from stemforge.music.chords import Chord, parse_chord
@@ -110,11 +110,6 @@ def nearest_pitch(pitch_class: int, target: float) -> int:
     """The MIDI note of ``pitch_class`` closest to ``target``."""
     base = round(target) - ((round(target) - pitch_class) % 12)
     return base + 12 if target - base > 6 else base
-
-
-def pitches_in_range(pitch_classes: Iterable[int], low: int, high: int) -> list[int]:
-    wanted = set(pitch_classes)
-    return [p for p in range(low, high + 1) if p % 12 in wanted]
 
 
 def voice_chord(chord: Chord, previous: Sequence[int] | None, low: int, high: int, size: int) -> list[int]:

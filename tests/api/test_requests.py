@@ -1,6 +1,6 @@
 import pytest
 
-from stemforge.api.requests import applied_parameters, check_limits, resolve_spec
+from stemforge.api.requests import applied_parameters, check_engines, check_limits, resolve_spec
 from stemforge.api.schemas import GenerateRequest
 from stemforge.errors import InvalidRequest
 from stemforge.settings import Settings
@@ -56,3 +56,33 @@ def test_duration_limit_comes_from_settings(limit: float, duration: float, ok: b
             check_limits(_request(duration_seconds=duration), settings)
         assert info.value.field == "parameters.duration_seconds"
         assert f"at most {limit:g} seconds" in info.value.message
+
+
+SLOW = "tests.support.engines:SlowEngine"  # at most 3 stems and 60 s
+
+
+@pytest.mark.parametrize(
+    ("routes", "duration", "fields"),
+    [
+        ({"procedural": ("bass",)}, 600, []),
+        ({"procedural": ("bass",)}, 601, ["parameters.duration_seconds"]),
+        ({"musicgen": ("bass", "drums")}, 300, []),
+        ({"musicgen": ("bass",)}, 300.5, ["parameters.duration_seconds"]),
+        ({SLOW: ("bass", "drums", "piano")}, 60, []),
+        ({SLOW: ("bass", "drums", "piano", "synth")}, 61, ["target_stems", "parameters.duration_seconds"]),
+        ({"procedural": ("bass",), SLOW: ("a", "b", "c", "d")}, 30, ["target_stems"]),
+    ],
+)
+def test_each_engine_checks_its_own_limits_before_acceptance(
+    routes: dict[str, tuple[str, ...]], duration: float, fields: list[str]
+) -> None:
+    spec = resolve_spec(_request(duration_seconds=duration))
+    if not fields:
+        check_engines(spec, routes)
+        return
+    with pytest.raises(InvalidRequest) as info:
+        check_engines(spec, routes)
+    assert [field for field, _ in info.value.problems] == fields
+    for field, message in info.value.problems:
+        assert field in info.value.message and message in info.value.message
+        assert "engine" in message

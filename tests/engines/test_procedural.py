@@ -187,3 +187,24 @@ def test_the_soundfont_is_used_when_installed(engine):
 def test_nonsense_configuration_is_refused(config):
     with pytest.raises(ConfigurationError):
         ProceduralEngine(Settings()).reconfigure(config)
+
+
+def test_status_says_when_the_soundfont_is_missing_and_what_it_fell_back_to(dsp_engine):
+    status = dsp_engine.status()
+    assert status.available
+    assert status.problems == ("SoundFont disabled by user_config.soundfont: playing DSP voices instead",)
+
+
+@pytest.mark.skipif(find_soundfont() is None, reason="no General MIDI SoundFont installed")
+def test_status_has_no_problem_with_the_soundfont_installed(engine):
+    assert engine.status().problems == ()
+
+
+def test_progress_reports_each_stem_as_it_is_rendered(engine):
+    seen = []
+    engine.generate(
+        MusicSpec(bpm=120, duration_seconds=1.0, seed=3),
+        ["drums", "bass"],
+        progress=lambda s, f: seen.append((s, f)),
+    )
+    assert seen == [("drums", 0.0), ("drums", 1.0), ("bass", 0.0), ("bass", 1.0)]

@@ -87,7 +87,9 @@ def test_job_status_is_readable_and_ends_as_the_callback_payload(
     assert status.status_code == 200
     view = status.json()
     assert {k: view[k] for k in callback} == callback
-    assert view["stage"] == "done" and view["attempt"] == 1
+    assert view["stage"] == "completed" and view["attempt"] == 1
+    assert view["progress"]["fraction"] == 1.0
+    assert {entry["state"] for entry in view["progress"]["stems"].values()} == {"done"}
     assert view["callback"]["delivered"] is True
     assert service.client.get(f"{service.base_url}/generate/unknown-job").status_code == 404
 
@@ -164,10 +166,64 @@ def test_beyond_the_job_bound_the_answer_is_503_with_retry_after(
     assert callback_receiver.wait_for("busy-1", timeout=60)["status"] == "completed"
 
 
-def test_a_killed_engine_replica_is_retried_on_a_healthy_one(
-    start_service: Callable[..., Service], callback_receiver: CallbackReceiver, tmp_path: Path
+@pytest.fixture(scope="module")
+def slow_service(start_service: Callable[..., Service], tmp_path_factory: pytest.TempPathFactory) -> Service:
+    """The graph with every stem routed to SlowEngine (one second per second of audio)."""
+    return start_service(
+        Settings(local_storage_dir=tmp_path_factory.mktemp("slow")), name="faults", routing=_slow_routing()
+    )
+
+
+def test_a_client_polling_a_long_job_sees_the_stages_in_order_and_progress_rise(
+    slow_service: Service, callback_receiver: CallbackReceiver
 ) -> None:
-    svc = start_service(Settings(local_storage_dir=tmp_path), name="faults", routing=_slow_routing())
+    assert (
+        slow_service.generate(_body("polled-1", callback_receiver.url, duration_seconds=6)).status_code == 202
+    )
+    seen: list[dict] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        view = slow_service.client.get(f"{slow_service.base_url}/generate/polled-1").json()
+        seen.append(view)
+        if view["stage"] in ("completed", "failed"):
+            break
+        time.sleep(0.2)
+
+    stages = [view["stage"] for view in seen]
+    distinct = [stage for i, stage in enumerate(stages) if i == 0 or stages[i - 1] != stage]
+    order = ["accepted", "generating", "storing", "calling back", "completed"]
+    assert distinct == [stage for stage in order if stage in distinct], distinct
+    assert "generating" in distinct and distinct[-1] == "completed"
+    fractions = [view["progress"]["fraction"] for view in seen if view["stage"] == "generating"]
+    assert fractions == sorted(fractions), "progress never goes back"
+    assert len({f for f in fractions if 0 < f < 1}) >= 3, f"progress rose in steps: {fractions}"
+    generating = next(
+        view for view in seen if view["stage"] == "generating" and view["progress"]["fraction"] > 0.2
+    )
+    assert generating["progress"]["eta_seconds"] is not None
+    assert {entry["engine"] for entry in generating["progress"]["stems"].values()} == {SLOW}
+    assert callback_receiver.wait_for("polled-1")["status"] == "completed"
+
+
+def test_an_engine_s_own_limit_is_a_422_before_anything_is_accepted(slow_service: Service) -> None:
+    body = _body("too-long", duration_seconds=61)
+    body["target_stems"] = ["drums", "bass", "piano", "synth"]
+
+    response = slow_service.generate(body)
+
+    assert response.status_code == 422
+    fields = [d["field"] for d in response.json()["detail"]]
+    assert fields == ["target_stems", "parameters.duration_seconds"]
+    assert (
+        "at most 3 stems" in response.json()["message"] and "at most 60 seconds" in response.json()["message"]
+    )
+    assert slow_service.client.get(f"{slow_service.base_url}/generate/too-long").status_code == 404
+
+
+def test_a_killed_engine_replica_is_retried_on_a_healthy_one(
+    slow_service: Service, callback_receiver: CallbackReceiver
+) -> None:
+    svc = slow_service
 
     assert svc.generate(_body("killed-1", callback_receiver.url, duration_seconds=6)).status_code == 202
     time.sleep(2)  # the engine is now busy with the job

@@ -115,6 +115,7 @@ def decode_window(
     guidance_scale: float,
     kv_cache: str,
     on_forward: ForwardHook | None = None,
+    on_step: Callable[[int], None] | None = None,
     lean: LeanDecoder | None = None,
 ) -> torch.Tensor:
     """Generate ``new_frames[r]`` frames for row ``r`` after ``prompt`` (``(rows, codebooks, prompt
@@ -123,7 +124,8 @@ def decode_window(
 
     Each row ends exactly as it would alone (its end padding is forced), so what a row gets never
     depends on longer rows in the same batch. With ``lean`` the forward passes go through it
-    rather than transformers' modules (``kv_cache`` then does not apply)."""
+    rather than transformers' modules (``kv_cache`` then does not apply). ``on_step(step)`` is
+    called after each step (progress reports)."""
     num_rows, num_codebooks, prompt_frames = prompt.shape
     device = prompt.device
     longest = max(new_frames)
@@ -157,6 +159,8 @@ def decode_window(
         column = torch.where(forced[:, :, position], sequence[:, :, position], tokens)
         sequence[:, :, position] = column
         inputs = column[:, :, None]
+        if on_step is not None:
+            on_step(step)
 
     frames = prompt_frames + longest
     return torch.stack(

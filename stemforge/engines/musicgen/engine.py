@@ -10,13 +10,21 @@ the pure parts (prompts, windows, config) work without them.
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from stemforge.engines.base import EngineJob, EngineResult, RenderedStem
+from stemforge.engines.base import (
+    Engine,
+    EngineJob,
+    EngineLimits,
+    EngineResult,
+    Progress,
+    RenderedStem,
+    no_progress,
+)
 from stemforge.engines.musicgen.config import MusicGenConfig, parse_config
 from stemforge.engines.musicgen.prompts import RequestText, build_prompt, resolve_request
 from stemforge.engines.musicgen.seeds import stem_seed
@@ -28,7 +36,7 @@ from stemforge.engines.musicgen.windows import (
     plan_windows,
 )
 from stemforge.errors import ConfigurationError
-from stemforge.music.spec import SAMPLE_RATE, MusicSpec
+from stemforge.music.spec import SAMPLE_RATE, STEM_TYPES, MusicSpec
 from stemforge.settings import Settings
 
 if TYPE_CHECKING:
@@ -68,8 +76,28 @@ class _Row:
     frames: int  # audio frames to generate (stem duration, plus margin when stretching)
 
 
-class MusicGenEngine:
+# Decoding is most of a stem's time; the codec, tempo and loudness take the rest.
+DECODED_SHARE = 0.95
+
+
+def _step_reporter(rows: list[_Row], window_start: int, progress: list[Progress]) -> Callable[[int], None]:
+    """Reports each row's share of frames decoded after a window's step (a frame per step; the
+    codebook delay's last few steps count as the final frame)."""
+
+    def on_step(step: int) -> None:
+        for row in rows:
+            done = min(row.frames, window_start + step + 1)
+            progress[row.job](row.stem, DECODED_SHARE * done / row.frames)
+
+    return on_step
+
+
+class MusicGenEngine(Engine[MusicGenConfig]):
     name = ENGINE_NAME
+    config_type = MusicGenConfig
+    # Beyond the model's 30 s window the stem continues window by window.
+    limits = EngineLimits(max_duration_seconds=300, max_stems=len(STEM_TYPES))
+    batches = True
 
     def __init__(self, settings: Settings) -> None:
         _require_stack()
@@ -103,24 +131,24 @@ class MusicGenEngine:
 
     # --- Engine protocol ----------------------------------------------------------------------
 
-    def reconfigure(self, config: Mapping[str, Any]) -> None:
-        """Apply a full ``user_config``: keys it leaves out go back to their defaults. Sampling and
-        windowing apply from the next batch; switching ``cpu_int8`` reloads the weights."""
+    @classmethod
+    def parse_config(cls, raw: Mapping[str, Any]) -> MusicGenConfig:
+        return parse_config(raw)
+
+    def configure(self, config: MusicGenConfig) -> None:
+        """Sampling and windowing apply from the next batch; switching ``cpu_int8`` reloads the
+        weights."""
         from stemforge.engines.musicgen.loading import apply_threads, load_model
 
-        new = parse_config(config)
         with self._lock:
-            reloaded = self._device.type == "cpu" and new.cpu_int8 != self._loaded.quantized
+            reloaded = self._device.type == "cpu" and config.cpu_int8 != self._loaded.quantized
             if reloaded:
-                self._loaded = load_model(self._settings.musicgen_model, self._device, new.cpu_int8)
-            apply_threads(new.num_threads)
-            self._apply_attention(new)
-            if reloaded or new.lean_decoder != self._config.lean_decoder:
-                self._lean = self._build_lean(new, self._loaded)
-            self._config = new
-
-    def status(self) -> str:
-        return "available"
+                self._loaded = load_model(self._settings.musicgen_model, self._device, config.cpu_int8)
+            apply_threads(config.num_threads)
+            self._apply_attention(config)
+            if reloaded or config.lean_decoder != self._config.lean_decoder:
+                self._lean = self._build_lean(config, self._loaded)
+            self._config = config
 
     def _apply_attention(self, config: MusicGenConfig) -> None:
         """On CPU the preallocated cache goes with plain-matmul attention (see ``attention``);
@@ -152,20 +180,27 @@ class MusicGenEngine:
     def loaded(self) -> "LoadedModel":
         return self._loaded
 
-    def generate(self, spec: MusicSpec, stems: Sequence[str]) -> EngineResult:
-        return self.generate_batch([EngineJob(spec=spec, stems=tuple(stems))])[0]
+    def generate(
+        self, spec: MusicSpec, stems: Sequence[str], progress: Progress = no_progress
+    ) -> EngineResult:
+        return self.generate_batch([EngineJob(spec=spec, stems=tuple(stems))], [progress])[0]
 
-    def generate_batch(self, jobs: Sequence[EngineJob]) -> list[EngineResult]:
-        """All stems of all ``jobs`` in one batched decoding loop; one result per job, in order."""
+    def generate_batch(
+        self, jobs: Sequence[EngineJob], progress: Sequence[Progress] | None = None
+    ) -> list[EngineResult]:
+        """All stems of all ``jobs`` in one batched decoding loop; one result per job, in order.
+        Progress is the share of a stem's frames decoded (the codec and loudness take the last
+        few percent)."""
         if not jobs:
             return []
+        reports: list[Progress] = list(progress) if progress is not None else [no_progress] * len(jobs)
         with self._lock:
-            return self._generate_locked(list(jobs), self._config, self._loaded)
+            return self._generate_locked(list(jobs), reports, self._config, self._loaded)
 
     # --- the work -----------------------------------------------------------------------------
 
     def _generate_locked(
-        self, jobs: list[EngineJob], config: MusicGenConfig, loaded: "LoadedModel"
+        self, jobs: list[EngineJob], progress: list[Progress], config: MusicGenConfig, loaded: "LoadedModel"
     ) -> list[EngineResult]:
         import torch
 
@@ -194,7 +229,7 @@ class MusicGenEngine:
 
         started = time.monotonic()
         with torch.inference_mode():
-            codes = self._generate_codes(jobs, requests, rows, config, loaded)
+            codes = self._generate_codes(jobs, requests, rows, config, loaded, progress)
             waveforms = self._decode(codes, loaded)
         generated = time.monotonic() - started
 
@@ -208,6 +243,7 @@ class MusicGenEngine:
             stem.info["generation_seconds"] = round(generated, 2)
             stem.info["batch_size"] = len(rows)  # stems decoded together, across merged requests
             results[row.job].stems.append(stem)
+            progress[row.job](row.stem, 1.0)
         logger.info(
             "musicgen: %d stems from %d requests in one batch, %.1f s of decoding",
             len(rows),
@@ -236,6 +272,7 @@ class MusicGenEngine:
         rows: list[_Row],
         config: MusicGenConfig,
         loaded: "LoadedModel",
+        progress: list[Progress],
     ) -> list["torch.Tensor"]:
         """Audio tokens ``(codebooks, frames)`` per row, window by window."""
         import torch
@@ -272,6 +309,7 @@ class MusicGenEngine:
         for window in windows:
             active = [i for i, row in enumerate(rows) if row.frames > window.start]
             new = [min(window.new, rows[i].frames - window.start) for i in active]
+            on_step = _step_reporter([rows[i] for i in active], window.start, progress)
             prompt = torch.stack([codes[i][:, window.first_frame : window.start] for i in active])
             conditioning: StepConditioning
             if loaded.is_melody:
@@ -294,6 +332,7 @@ class MusicGenEngine:
                 guidance_scale=config.guidance_scale,
                 kv_cache=config.kv_cache,
                 on_forward=self.on_forward,
+                on_step=on_step,
                 lean=self._lean,
             )
             for slot, (i, n) in enumerate(zip(active, new, strict=True)):
@@ -352,7 +391,7 @@ class MusicGenEngine:
     ) -> RenderedStem:
         from stemforge.engines.musicgen.audio import finish, fit_length, to_stem_audio
 
-        info: dict[str, Any] = {"prompt": row.prompt, "seed": row.seed, "model": loaded.name}
+        info: dict[str, Any] = {"seed": row.seed, "model": loaded.name}
         stretching = config.time_stretch_to_bpm
         # With stretching the whole margin is kept until the stretch has moved the beats.
         audio = to_stem_audio(
@@ -372,4 +411,4 @@ class MusicGenEngine:
                     audio = time_stretch(audio, rate)
                 audio = fit_length(audio, spec.num_frames)
         audio = finish(audio, config.target_lufs, config.peak_ceiling_dbfs)
-        return RenderedStem(stem_type=row.stem, audio=audio, engine=ENGINE_NAME, info=info)
+        return RenderedStem(stem_type=row.stem, audio=audio, engine=ENGINE_NAME, info=info, prompt=row.prompt)

@@ -7,7 +7,6 @@ drums") are avoided because the T5 text encoder tends to read them as mentions.
 """
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from stemforge.errors import InvalidRequest
@@ -78,7 +77,3 @@ def build_prompt(spec: MusicSpec, stem: str, request: RequestText) -> str:
         f"chords: {' '.join(request.chord_progression)}",
     ]
     return ". ".join(sentences) + "."
-
-
-def build_prompts(spec: MusicSpec, stems: Sequence[str], request: RequestText) -> list[str]:
-    return [build_prompt(spec, stem, request) for stem in stems]

@@ -20,7 +20,16 @@ from stemforge.dsp.effects import EffectSettings, apply_effects
 from stemforge.dsp.mastering import master_stem
 from stemforge.dsp.render import render_part, renderer_used
 from stemforge.dsp.soundfont import SoundFontSynth, SoundFontUnavailable, find_soundfont, shared_synth
-from stemforge.engines.base import Attachment, EngineResult, RenderedStem
+from stemforge.engines.base import (
+    Attachment,
+    Engine,
+    EngineLimits,
+    EngineResult,
+    EngineStatus,
+    Progress,
+    RenderedStem,
+    no_progress,
+)
 from stemforge.engines.procedural.config import NO_SOUNDFONT, SOUNDFONT_AUTO, ProceduralConfig, parse_config
 from stemforge.music.midi import part_to_midi
 from stemforge.music.parts import compose_part
@@ -29,28 +38,35 @@ from stemforge.music.spec import SAMPLE_RATE, STEM_TYPES, MusicSpec
 from stemforge.settings import Settings
 
 
-class ProceduralEngine:
+class ProceduralEngine(Engine[ProceduralConfig]):
     name = "procedural"
+    config_type = ProceduralConfig
+    limits = EngineLimits(max_duration_seconds=600, max_stems=len(STEM_TYPES))
 
     def __init__(self, settings: Settings) -> None:
-        self._settings = settings
         self._lock = threading.Lock()
         self._config = ProceduralConfig()
         self._synth: SoundFontSynth | None = None
         self._synth_problem: str | None = None
         self._load_soundfont()
 
-    def reconfigure(self, config: Mapping[str, Any]) -> None:
-        parsed = parse_config(config)
+    @classmethod
+    def parse_config(cls, raw: Mapping[str, Any]) -> ProceduralConfig:
+        return parse_config(raw)
+
+    def configure(self, config: ProceduralConfig) -> None:
         with self._lock:
-            changed = parsed.soundfont != self._config.soundfont
-            self._config = parsed
+            changed = config.soundfont != self._config.soundfont
+            self._config = config
         if changed:
             self._load_soundfont()
 
-    def status(self) -> str:
-        # Synthesis needs nothing installed, so the engine is always available.
-        return "available"
+    def status(self) -> EngineStatus:
+        # Synthesis needs nothing installed, so the engine is always available; without a
+        # SoundFont it sounds worse, which /health says.
+        with self._lock:
+            problem = self._synth_problem
+        return EngineStatus(problems=(f"{problem}: playing DSP voices instead",) if problem else ())
 
     @property
     def renderer(self) -> str:
@@ -61,7 +77,7 @@ class ProceduralEngine:
         synth: SoundFontSynth | None = None
         problem: str | None = None
         if choice.lower() in NO_SOUNDFONT:
-            problem = "disabled by user_config.soundfont"
+            problem = "SoundFont disabled by user_config.soundfont"
         else:
             path = find_soundfont(None if choice.lower() == SOUNDFONT_AUTO else choice)
             if path is None:
@@ -74,11 +90,17 @@ class ProceduralEngine:
         with self._lock:
             self._synth, self._synth_problem = synth, problem
 
-    def generate(self, spec: MusicSpec, stems: Sequence[str]) -> EngineResult:
+    def generate(
+        self, spec: MusicSpec, stems: Sequence[str], progress: Progress = no_progress
+    ) -> EngineResult:
         with self._lock:
             config, synth = self._config, self._synth
         plan = build_plan(spec)
-        rendered = [self._render_stem(plan, str(stem), config, synth) for stem in stems]
+        rendered = []
+        for stem in stems:
+            progress(stem, 0.0)
+            rendered.append(self._render_stem(plan, str(stem), config, synth))
+            progress(stem, 1.0)
         attachments = []
         if config.midi:
             attachments.append(

@@ -20,13 +20,6 @@ def third_interval(chord: Chord) -> int | None:
     return None
 
 
-def seventh_interval(chord: Chord) -> int | None:
-    for interval in (10, 11, 9):
-        if interval in chord.intervals:
-            return interval
-    return None
-
-
 def bass_pitch(chord: Chord, low: int, high: int) -> int:
     """The chord's lowest note (the slash bass if any) inside [low, high]."""
     pitch = nearest_pitch(chord.bass, (low + high) / 2)
@@ -54,7 +47,3 @@ def section_velocity(plan: SongPlan, bar: int, base: float) -> float:
     """Louder in choruses, softer in intros; the feel's energy lifts everything."""
     energy = plan.section_of(bar).energy
     return base * (0.75 + 0.35 * energy) * (0.85 + 0.3 * plan.feel.energy)
-
-
-def beats_in_bar(plan: SongPlan) -> int:
-    return plan.beats_per_bar

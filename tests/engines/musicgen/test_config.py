@@ -60,3 +60,14 @@ def test_unknown_key_error_names_the_key() -> None:
 
 def test_num_threads_can_be_reset_to_default() -> None:
     assert parse_config({"num_threads": None}, base=parse_config({"num_threads": 2})).num_threads is None
+
+
+def test_out_of_range_error_names_the_engine_key_range_and_value() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        parse_config({"top_p": 2})
+    assert caught.value.message == "musicgen user_config 'top_p' must be a number from 0.0 to 1.0; got 2"
+
+
+def test_kv_cache_error_lists_the_choices() -> None:
+    with pytest.raises(ConfigurationError, match="'preallocated', 'dynamic'; got 'static'"):
+        parse_config({"kv_cache": "static"})

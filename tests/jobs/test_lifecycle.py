@@ -1,0 +1,470 @@
+"""The job lifecycle as a state machine, driven without Ray: fake engine and uploader ports, a
+fake clock, a real JobStore on local disk."""
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stemforge.api.schemas import CallbackPayload, GeneratedStem
+from stemforge.engines.base import EngineDone, EngineEvent, EngineJob, EngineProgress
+from stemforge.errors import EngineLost, JobConflict, Overloaded, ResultsLost, StorageError
+from stemforge.jobs.callbacks import AttemptOutcome, CallbackDelivery
+from stemforge.jobs.lifecycle import (
+    TRANSITIONS,
+    IllegalTransition,
+    Job,
+    JobLifecycle,
+    LifecyclePolicy,
+)
+from stemforge.jobs.records import JobRecord, Stage
+from stemforge.jobs.store import JobStore
+from stemforge.jobs.ticket import JobTicket
+from stemforge.music.spec import MusicSpec
+from stemforge.storage.local import LocalDiskStorage
+
+CALLBACK_URL = "http://receiver.example/cb"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += max(0.0, seconds)
+        await asyncio.sleep(0.001)
+
+
+class FakeEngines:
+    """Each engine follows a script of runs: "ok" (progress, then done), "lost" (the replica dies
+    mid-run), "boom" (the engine raises)."""
+
+    def __init__(self, **scripts: list[str]) -> None:
+        self.scripts = {engine: list(runs) for engine, runs in scripts.items()}
+        self.calls: list[tuple[str, tuple[str, ...]]] = []
+
+    async def stream(self, engine: str, job: EngineJob) -> AsyncIterator[EngineEvent]:
+        self.calls.append((engine, job.stems))
+        run = self.scripts[engine].pop(0) if self.scripts.get(engine) else "ok"
+        for fraction in (0.25, 0.5):
+            await asyncio.sleep(0.01)  # engines work concurrently
+            yield EngineProgress(dict.fromkeys(job.stems, fraction), eta_seconds=4.0)
+        if run == "lost":
+            raise EngineLost(f"{engine} replica lost")
+        if run == "boom":
+            raise ValueError(f"{engine} cannot render this")
+        yield EngineDone(result=(engine, job.stems))
+
+
+class FakeUploader:
+    def __init__(self, answers: Sequence[int] = (200,), store_runs: Sequence[str] = ()) -> None:
+        self.answers = list(answers)
+        self.store_runs = list(store_runs)
+        self.stored: list[Any] = []
+        self.attempts: list[bytes] = []
+
+    async def store(self, ticket: JobTicket, results: Sequence[Any]) -> CallbackPayload:
+        run = self.store_runs.pop(0) if self.store_runs else "ok"
+        if run == "lost":
+            raise ResultsLost("the engine replica holding them died")
+        self.stored.append(list(results))
+        if run == "refused":
+            return CallbackPayload(
+                generation_request_id=ticket.generation_request_id,
+                audio_file_id=ticket.audio_file_id,
+                status="failed",
+                processing_time_seconds=0.1,
+                error="storing stems failed: 403",
+            )
+        stems = [stem for _, group in results for stem in group]
+        return CallbackPayload(
+            generation_request_id=ticket.generation_request_id,
+            audio_file_id=ticket.audio_file_id,
+            status="completed",
+            processing_time_seconds=0.1,
+            generated_stems=[
+                GeneratedStem(
+                    stem_type=s,
+                    blob_url=f"http://blobs/{s}.wav",
+                    file_size_bytes=4,
+                    sample_rate=44100,
+                    channels=2,
+                )
+                for s in stems
+            ],
+        )
+
+    async def attempt(self, url: str, webhook_id: str, body: bytes) -> AttemptOutcome:
+        self.attempts.append(body)
+        status = self.answers.pop(0) if self.answers else 200
+        return AttemptOutcome(status, None if status < 300 else f"HTTP {status}")
+
+
+class RecordingStore(JobStore):
+    """A real store that remembers the stage of every record it saved, in order."""
+
+    def __init__(self, storage: LocalDiskStorage) -> None:
+        super().__init__(storage)
+        self.stages: list[str] = []
+        self.fractions: list[float] = []
+        self.fail_saves = False
+
+    def create(self, record: JobRecord) -> bool:
+        self._remember(record)
+        return super().create(record)
+
+    def save(self, record: JobRecord) -> None:
+        if self.fail_saves:
+            raise StorageError("storage is down")
+        self._remember(record)
+        super().save(record)
+
+    def _remember(self, record: JobRecord) -> None:
+        if not self.stages or self.stages[-1] != record.stage:
+            self.stages.append(str(record.stage))
+        if record.progress is not None:
+            self.fractions.append(record.progress.fraction)
+
+
+POLICY = LifecyclePolicy(
+    heartbeat_seconds=5,
+    lease_seconds=60,
+    engine_max_attempts=2,
+    max_job_attempts=2,
+    max_active_jobs=4,
+    idempotency_window_seconds=3600,
+)
+
+
+@pytest.fixture()
+def store(tmp_path: Path) -> RecordingStore:
+    return RecordingStore(LocalDiskStorage(tmp_path, "audio-files", "http://blobs"))
+
+
+def _lifecycle(
+    store: JobStore,
+    engines: FakeEngines,
+    uploader: FakeUploader,
+    clock: Clock,
+    policy: LifecyclePolicy = POLICY,
+) -> JobLifecycle:
+    delivery = CallbackDelivery(uploader, [0, 5, 300], 10, clock=clock, sleep=clock.sleep)
+    return JobLifecycle(store, engines, uploader, delivery, policy, clock=clock, sleep=clock.sleep)
+
+
+def _ticket(
+    gen_id: str = "gen-1",
+    callback: str | None = CALLBACK_URL,
+    routes: dict[str, tuple[str, ...]] | None = None,
+) -> JobTicket:
+    routes = routes or {"procedural": ("drums", "bass")}
+    return JobTicket(
+        generation_request_id=gen_id,
+        audio_file_id="aud-1",
+        callback_url=callback,
+        accepted_at=1_000_000.0,
+        stems=tuple(s for group in routes.values() for s in group),
+        routes=routes,
+        spec=MusicSpec(bpm=120, duration_seconds=2.0, seed=5),
+        parameters={"random_seed": 5},
+    )
+
+
+async def _accept_and_run(lifecycle: JobLifecycle, ticket: JobTicket) -> JobRecord:
+    acceptance = await lifecycle.accept(ticket, "fp")
+    assert acceptance.job is not None
+    await lifecycle.run(acceptance.job)
+    return acceptance.job.record
+
+
+def test_acceptance_records_the_job_before_anything_runs(store: RecordingStore) -> None:
+    clock = Clock()
+    lifecycle = _lifecycle(store, FakeEngines(), FakeUploader(), clock)
+    acceptance = asyncio.run(lifecycle.accept(_ticket(), "fp"))
+    assert acceptance.is_new
+    record = store.get("gen-1")
+    assert record is not None and record.stage == Stage.ACCEPTED and record.status == "processing"
+    assert record.progress is not None
+    assert {s: p.state for s, p in record.progress.stems.items()} == {"drums": "queued", "bass": "queued"}
+    assert [m.generation_request_id for m in store.open_markers()] == ["gen-1"]
+
+
+def test_a_repeat_names_the_existing_job_and_another_body_is_a_conflict(store: RecordingStore) -> None:
+    lifecycle = _lifecycle(store, FakeEngines(), FakeUploader(), Clock())
+
+    async def scenario() -> None:
+        assert (await lifecycle.accept(_ticket(), "fp")).is_new
+        repeat = await lifecycle.accept(_ticket(), "fp")
+        assert not repeat.is_new and repeat.record.generation_request_id == "gen-1"
+        with pytest.raises(JobConflict, match="different request body"):
+            await lifecycle.accept(_ticket(), "other-fp")
+
+    asyncio.run(scenario())
+
+
+def test_an_expired_id_of_a_finished_job_starts_a_new_job(store: RecordingStore) -> None:
+    clock = Clock()
+    lifecycle = _lifecycle(store, FakeEngines(), FakeUploader(), clock)
+
+    async def scenario() -> None:
+        first = await _accept_and_run(lifecycle, _ticket())
+        clock.now += POLICY.idempotency_window_seconds + 1
+        second = await lifecycle.accept(_ticket(), "another body, allowed once expired")
+        assert second.is_new and second.record.run_id != first.run_id
+
+    asyncio.run(scenario())
+
+
+def test_an_expired_id_whose_job_still_runs_is_not_replaced(store: RecordingStore) -> None:
+    clock = Clock()
+    lifecycle = _lifecycle(store, FakeEngines(), FakeUploader(), clock)
+
+    async def scenario() -> None:
+        first = await lifecycle.accept(_ticket(), "fp")
+        clock.now += POLICY.idempotency_window_seconds + 1
+        with pytest.raises(JobConflict):
+            await lifecycle.accept(_ticket(), "another body")
+        again = await lifecycle.accept(_ticket(), "fp")
+        assert not again.is_new and again.record.run_id == first.record.run_id
+
+    asyncio.run(scenario())
+
+
+def test_beyond_max_active_jobs_acceptance_is_refused(store: RecordingStore) -> None:
+    policy = LifecyclePolicy(**{**POLICY.__dict__, "max_active_jobs": 0})
+    lifecycle = _lifecycle(store, FakeEngines(), FakeUploader(), Clock(), policy)
+    with pytest.raises(Overloaded, match="MAX_ACTIVE_JOBS"):
+        asyncio.run(lifecycle.accept(_ticket(), "fp"))
+    assert store.get("gen-1") is None
+
+
+def test_a_successful_job_goes_through_every_stage_in_order(store: RecordingStore) -> None:
+    uploader = FakeUploader()
+    lifecycle = _lifecycle(store, FakeEngines(), uploader, Clock())
+    asyncio.run(_accept_and_run(lifecycle, _ticket()))
+
+    assert store.stages == ["accepted", "generating", "storing", "calling back", "completed"]
+    record = store.get("gen-1")
+    assert record is not None and record.status == "completed"
+    assert record.progress is not None and record.progress.fraction == 1.0
+    assert record.progress.eta_seconds == 0.0
+    assert all(p.state == "done" for p in record.progress.stems.values())
+    assert store.fractions == sorted(store.fractions), "progress never goes back"
+    assert record.callback is not None and record.callback.delivered
+    assert b'"status":"completed"' in uploader.attempts[0]
+    assert store.open_markers() == []
+    assert lifecycle.active == 0
+
+
+def test_without_a_callback_url_the_job_completes_after_storing(store: RecordingStore) -> None:
+    lifecycle = _lifecycle(store, FakeEngines(), FakeUploader(), Clock())
+    asyncio.run(_accept_and_run(lifecycle, _ticket(callback=None)))
+    assert store.stages == ["accepted", "generating", "storing", "completed"]
+
+
+def test_progress_is_per_stem_with_its_engine_and_an_eta(store: RecordingStore) -> None:
+    clock = Clock()
+    lifecycle = _lifecycle(store, FakeEngines(), FakeUploader(), clock)
+    snapshots: list[dict[str, Any]] = []
+    original = store.save
+
+    def save(record: JobRecord) -> None:
+        if record.stage == Stage.GENERATING and record.progress is not None:
+            snapshots.append(record.progress.model_dump())
+        clock.now += 2  # each write takes time, so the throttle lets progress through
+        original(record)
+
+    store.save = save  # type: ignore[method-assign]
+    routes = {"procedural": ("drums",), "musicgen": ("vocals",)}
+    asyncio.run(_accept_and_run(lifecycle, _ticket(routes=routes)))
+
+    engines = {stem: entry["engine"] for stem, entry in snapshots[-1]["stems"].items()}
+    assert engines == {"drums": "procedural", "vocals": "musicgen"}
+    midway = [s for s in snapshots if 0 < s["fraction"] < 1]
+    assert midway, snapshots
+    assert any(s["eta_seconds"] == 4.0 for s in midway)
+    assert any(all(entry["state"] == "generating" for entry in s["stems"].values()) for s in midway)
+
+
+def test_an_engine_failure_calls_back_failed_with_the_cause(store: RecordingStore) -> None:
+    uploader = FakeUploader()
+    lifecycle = _lifecycle(store, FakeEngines(procedural=["boom"]), uploader, Clock())
+    asyncio.run(_accept_and_run(lifecycle, _ticket()))
+
+    record = store.get("gen-1")
+    assert record is not None and record.status == "failed" and record.stage == Stage.FAILED
+    assert record.error == "generation failed: ValueError: procedural cannot render this"
+    assert record.progress is not None
+    assert {p.state for p in record.progress.stems.values()} == {"failed"}
+    assert store.stages == ["accepted", "generating", "calling back", "failed"]
+    assert b'"status":"failed"' in uploader.attempts[0]
+    assert uploader.stored == []
+
+
+def test_a_lost_replica_is_retried_then_the_job_completes(store: RecordingStore) -> None:
+    engines = FakeEngines(procedural=["lost"])
+    lifecycle = _lifecycle(store, engines, FakeUploader(), Clock())
+    asyncio.run(_accept_and_run(lifecycle, _ticket()))
+    assert engines.calls == [("procedural", ("drums", "bass"))] * 2
+    record = store.get("gen-1")
+    assert record is not None and record.status == "completed"
+
+
+def test_a_replica_lost_on_every_attempt_fails_the_job(store: RecordingStore) -> None:
+    engines = FakeEngines(procedural=["lost", "lost"])
+    lifecycle = _lifecycle(store, engines, FakeUploader(), Clock())
+    asyncio.run(_accept_and_run(lifecycle, _ticket()))
+    record = store.get("gen-1")
+    assert record is not None and record.status == "failed"
+    assert "EngineLost" in (record.error or "")
+    assert len(engines.calls) == POLICY.engine_max_attempts
+
+
+def test_results_lost_before_storing_are_generated_again(store: RecordingStore) -> None:
+    engines = FakeEngines()
+    uploader = FakeUploader(store_runs=["lost"])
+    lifecycle = _lifecycle(store, engines, uploader, Clock())
+    asyncio.run(_accept_and_run(lifecycle, _ticket()))
+    assert len(engines.calls) == 2
+    assert store.stages == [
+        "accepted",
+        "generating",
+        "storing",
+        "generating",
+        "storing",
+        "calling back",
+        "completed",
+    ]
+
+
+def test_storage_refusing_the_stems_fails_the_job_with_a_callback(store: RecordingStore) -> None:
+    uploader = FakeUploader(store_runs=["refused"])
+    lifecycle = _lifecycle(store, FakeEngines(), uploader, Clock())
+    asyncio.run(_accept_and_run(lifecycle, _ticket()))
+    record = store.get("gen-1")
+    assert record is not None and record.status == "failed" and record.stage == Stage.FAILED
+    assert "storing stems failed" in (record.error or "")
+    assert b"storing stems failed" in uploader.attempts[0]
+
+
+def test_records_that_cannot_be_written_still_end_in_a_callback(store: RecordingStore) -> None:
+    uploader = FakeUploader()
+    lifecycle = _lifecycle(store, FakeEngines(), uploader, Clock())
+
+    async def scenario() -> None:
+        acceptance = await lifecycle.accept(_ticket(), "fp")
+        assert acceptance.job is not None
+        store.fail_saves = True  # storage goes down right after the 202
+        await lifecycle.run(acceptance.job)
+
+    asyncio.run(scenario())
+    assert len(uploader.attempts) == 1 and b'"status":"completed"' in uploader.attempts[0]
+
+
+def test_a_callback_retry_due_later_is_left_to_a_sweep(store: RecordingStore) -> None:
+    clock = Clock()
+    uploader = FakeUploader(answers=[503, 503, 200])
+    lifecycle = _lifecycle(store, FakeEngines(), uploader, clock)
+    asyncio.run(_accept_and_run(lifecycle, _ticket()))
+
+    record = store.get("gen-1")
+    assert record is not None and record.stage == Stage.CALLING_BACK and record.status == "completed"
+    assert record.callback is not None and len(record.callback.attempts) == 2  # at once, then 5 s inline
+    assert record.callback.next_attempt_at is not None
+    assert len(store.open_markers()) == 1
+
+    asyncio.run(lifecycle.sweep())
+    assert len(uploader.attempts) == 2, "not due yet"
+    clock.now = record.callback.next_attempt_at + 1
+    asyncio.run(lifecycle.sweep())
+
+    record = store.get("gen-1")
+    assert record is not None and record.stage == Stage.COMPLETED
+    assert record.callback is not None and record.callback.delivered and len(record.callback.attempts) == 3
+    assert store.open_markers() == []
+
+
+def _abandon(store: JobStore, clock: Clock, gen_id: str, attempt: int, stage: Stage) -> None:
+    """A job left behind by a replica that died: its record mid-run, its heartbeat stale."""
+    ticket = _ticket(gen_id)
+    record = JobRecord.for_ticket(ticket, "fp")
+    record.attempt, record.stage = attempt, stage
+    store.create(record)
+    store.beat(record, at=clock.now - POLICY.lease_seconds - 1)
+
+
+def test_a_crashed_job_is_resumed_by_a_sweep_with_the_next_attempt(store: RecordingStore) -> None:
+    clock = Clock()
+    uploader = FakeUploader()
+    _abandon(store, clock, "orphan", attempt=1, stage=Stage.GENERATING)
+    lifecycle = _lifecycle(store, FakeEngines(), uploader, clock)
+
+    async def scenario() -> None:
+        await lifecycle.sweep()
+        while lifecycle.active:
+            await asyncio.sleep(0.01)
+
+    asyncio.run(scenario())
+    record = store.get("orphan")
+    assert record is not None and record.status == "completed" and record.attempt == 2
+    # Left generating by the dead replica, back to accepted for the new attempt, then on.
+    assert store.stages[:4] == ["generating", "accepted", "generating", "storing"]
+    assert store.open_markers() == []
+
+
+def test_a_job_out_of_attempts_fails_with_a_callback(store: RecordingStore) -> None:
+    clock = Clock()
+    uploader = FakeUploader()
+    engines = FakeEngines()
+    _abandon(store, clock, "orphan", attempt=POLICY.max_job_attempts, stage=Stage.STORING)
+    asyncio.run(_lifecycle(store, engines, uploader, clock).sweep())
+    record = store.get("orphan")
+    assert record is not None and record.status == "failed" and record.stage == Stage.FAILED
+    assert "abandoned" in (record.error or "")
+    assert engines.calls == []
+    assert b"abandoned" in uploader.attempts[0]
+
+
+def test_a_live_job_is_not_taken_over(store: RecordingStore) -> None:
+    clock = Clock()
+    _abandon(store, clock, "alive", attempt=1, stage=Stage.GENERATING)
+    store.beat(store.get("alive"), at=clock.now)  # type: ignore[arg-type]
+    engines = FakeEngines()
+    asyncio.run(_lifecycle(store, engines, FakeUploader(), clock).sweep())
+    assert engines.calls == []
+
+
+def test_of_two_replicas_sweeping_an_abandoned_job_exactly_one_takes_it_over(store: RecordingStore) -> None:
+    clock = Clock()
+    _abandon(store, clock, "orphan", attempt=1, stage=Stage.GENERATING)
+    engines = FakeEngines()
+    replicas = [_lifecycle(store, engines, FakeUploader(), clock) for _ in range(2)]
+
+    async def scenario() -> None:
+        await asyncio.gather(*(replica.sweep() for replica in replicas))
+        while any(replica.active for replica in replicas):
+            await asyncio.sleep(0.01)
+
+    asyncio.run(scenario())
+    assert len(engines.calls) == 1
+    record = store.get("orphan")
+    assert record is not None and record.status == "completed" and record.attempt == 2
+
+
+@pytest.mark.parametrize("final", [Stage.COMPLETED, Stage.FAILED])
+def test_finished_jobs_move_nowhere(final: Stage) -> None:
+    assert TRANSITIONS[final] == frozenset()
+
+
+def test_an_illegal_move_is_refused(store: RecordingStore) -> None:
+    lifecycle = _lifecycle(store, FakeEngines(), FakeUploader(), Clock())
+    ticket = _ticket()
+    record = JobRecord.for_ticket(ticket, "fp")
+    record.stage = Stage.COMPLETED
+    with pytest.raises(IllegalTransition, match="completed -> generating"):
+        asyncio.run(lifecycle._move(Job(ticket, record), Stage.GENERATING))
