@@ -120,6 +120,7 @@ class Ingress:
         # Storage calls run in threads; the default pool (cores + 4) is too small for many jobs'
         # heartbeats and records at once.
         loop.set_default_executor(ThreadPoolExecutor(max_workers=STORAGE_THREADS))
+        # Held for the replica's life: the event loop keeps only a weak reference to its tasks.
         self._sweeps = loop.create_task(self._jobs.run_sweeps(settings.janitor_interval_seconds))
 
     @app.get("/health", response_model=HealthResponse)

@@ -71,7 +71,7 @@ def test_a_checkpoint_of_another_architecture_is_refused(tmp_path: Path) -> None
 def test_registry_builds_the_engine(tiny_checkpoints: dict[str, Path]) -> None:
     engine = create_engine("musicgen", Settings(musicgen_model=str(tiny_checkpoints["melody"])))
     assert engine.name == "musicgen"
-    assert engine.status() == "available"
+    assert engine.status().summary == "available"
     assert isinstance(engine, MusicGenEngine) and engine.loaded.is_melody
 
 
