@@ -6,11 +6,13 @@ add ``message``: one readable line naming each bad field and what is allowed.
 
 import logging
 from collections.abc import Sequence
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from stemforge.errors import InvalidRequest, StemforgeError
 
@@ -25,9 +27,18 @@ def field_name(loc: Sequence[Any]) -> str:
     return name or "body"
 
 
+def _error_field(error: dict[str, Any]) -> str:
+    # A JSON syntax error's loc ends in the character offset, which is no field.
+    if error.get("type") == "json_invalid":
+        return "body"
+    return field_name(error.get("loc", ()))
+
+
 def _describe(error: dict[str, Any]) -> str:
     message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
-    text = f"{field_name(error.get('loc', ()))}: {message}"
+    if error.get("type") == "json_invalid" and len(error.get("loc", ())) > 1:
+        message += f" at character {error['loc'][-1]}"
+    text = f"{_error_field(error)}: {message}"
     if (
         "input" in error
         and error.get("type") not in ("missing", "json_invalid")
@@ -42,7 +53,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     details = [
         {
             "loc": list(e.get("loc", ())),
-            "field": field_name(e.get("loc", ())),
+            "field": _error_field(e),
             "msg": e.get("msg"),
             "type": e.get("type"),
         }
@@ -68,6 +79,22 @@ async def _stemforge_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(status_code=exc.status_code, content=content, headers=headers)
 
 
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    """Starlette's own errors (a body that cannot be parsed, an unknown route) in our shape."""
+    if not isinstance(exc, StarletteHTTPException):  # pragma: no cover - registered for it only
+        raise exc
+    message = str(exc.detail)
+    return JSONResponse(
+        status_code=exc.status_code,
+        content={
+            "message": message,
+            "error": HTTPStatus(exc.status_code).phrase.replace(" ", ""),
+            "detail": message,
+        },
+        headers=exc.headers,
+    )
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("%s %s failed", request.method, request.url.path, exc_info=exc)
     return JSONResponse(status_code=500, content={"message": "internal error", "error": "InternalError"})
@@ -76,4 +103,5 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StemforgeError, _stemforge_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)

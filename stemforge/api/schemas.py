@@ -21,6 +21,8 @@ from stemforge.music.spec import STEM_TYPES, StemType
 
 MIN_BPM = 40.0
 MAX_BPM = 240.0
+# Shorter than this is no stem at all (a 1e-9 s request "completed" with empty WAVs).
+MIN_DURATION_SECONDS = 0.5
 # The schema's hard ceiling; a deployment may set a lower one (MAX_DURATION_SECONDS).
 DURATION_CEILING_SECONDS = 3600.0
 MAX_SEED = 2**32 - 1
@@ -29,7 +31,7 @@ _SAFE_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 def _check_path_segment(value: str) -> str:
-    if not _SAFE_SEGMENT.match(value):
+    if not _SAFE_SEGMENT.fullmatch(value):  # match() would let a trailing newline through
         raise ValueError(
             "must be a safe blob path segment: 1-128 letters, digits, '.', '_' or '-', starting "
             "with a letter or digit (no '/', no '..', no spaces)"
@@ -56,16 +58,19 @@ ChordSymbol = Annotated[str, Field(max_length=32), AfterValidator(_check_chord)]
 
 
 class GenerationParameters(BaseModel):
-    """Musical conditioning. Every field may be omitted or null (the .NET client sends nulls)."""
+    """Musical conditioning. Every field may be omitted or null (the .NET client sends nulls).
 
-    model_config = ConfigDict(extra="ignore")
+    Strict types: numbers must be JSON numbers (``true`` is not a duration, ``"120"`` not a BPM);
+    an integer is fine where a float is asked, not the other way round (``random_seed``)."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     target_bpm: float | None = Field(
         default=None, ge=MIN_BPM, le=MAX_BPM, description="Tempo in BPM; 120 when omitted."
     )
     duration_seconds: float | None = Field(
         default=None,
-        gt=0,
+        ge=MIN_DURATION_SECONDS,
         le=DURATION_CEILING_SECONDS,
         description="Length of every stem in seconds; 30 when omitted.",
     )

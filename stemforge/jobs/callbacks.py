@@ -67,7 +67,11 @@ def next_delay(
 
 
 class CallbackClient:
-    """Makes single attempts: SSRF-guarded at connection time, signed when a secret is set."""
+    """Makes single attempts: SSRF-guarded at connection time, signed when a secret is set.
+
+    One HTTP client (and connection pool) serves every attempt for the client's lifetime:
+    attempts run concurrently, and closing a client per attempt would close the pool under the
+    others' feet. It is made again only for a new event loop (pools are bound to their loop)."""
 
     def __init__(
         self,
@@ -79,26 +83,42 @@ class CallbackClient:
     ) -> None:
         self._timeout = timeout_seconds
         self._signer = signer
-        self._transport = transport or GuardedTransport(allowed_hosts)
+        self._allowed_hosts = allowed_hosts
+        self._transport = transport
+        self._http: httpx.AsyncClient | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _client(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        if self._http is None or self._loop is not loop:
+            self._http = httpx.AsyncClient(
+                timeout=self._timeout,
+                follow_redirects=False,
+                transport=self._transport or GuardedTransport(self._allowed_hosts),
+            )
+            self._loop = loop
+        return self._http
 
     async def attempt(self, url: str, webhook_id: str, body: bytes) -> AttemptOutcome:
         headers = {"content-type": "application/json", "user-agent": "stemforge-callback"}
         if self._signer is not None:
             headers |= self._signer.headers(webhook_id, body)
-        async with httpx.AsyncClient(
-            timeout=self._timeout, follow_redirects=False, transport=self._transport
-        ) as client:
-            try:
-                response = await client.post(url, content=body, headers=headers)
-            except httpx.HTTPError as exc:
-                return AttemptOutcome(None, f"{type(exc).__name__}: {exc}".strip(": "))
-            except Exception as exc:  # e.g. the SSRF guard refusing a re-resolved address
-                return AttemptOutcome(None, f"{type(exc).__name__}: {exc}")
+        try:
+            response = await self._client().post(url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            return AttemptOutcome(None, f"{type(exc).__name__}: {exc}".strip(": "))
+        except Exception as exc:  # e.g. the SSRF guard refusing a re-resolved address
+            return AttemptOutcome(None, f"{type(exc).__name__}: {exc}")
         return AttemptOutcome(
             response.status_code,
             None if response.is_success else f"HTTP {response.status_code}",
             parse_retry_after(response.headers.get("retry-after"), time.time()),
         )
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
 
 
 def callback_client(settings: "Settings") -> CallbackClient:

@@ -17,6 +17,10 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+# Deprecated IPv4-compatible (::a.b.c.d, RFC 4291) and IPv4-translated (::ffff:0:a.b.c.d, RFC 2765)
+# forms: stacks may still route them to the IPv4 address inside.
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+_IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")
 
 
 class CallbackURLRefused(InvalidRequest):
@@ -25,12 +29,13 @@ class CallbackURLRefused(InvalidRequest):
 
 
 def embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
-    """The IPv4 address an IPv6 address stands for: IPv4-mapped, NAT64, 6to4 or Teredo."""
+    """The IPv4 address an IPv6 address stands for: IPv4-mapped, -compatible or -translated,
+    NAT64, 6to4 or Teredo."""
     if not isinstance(address, ipaddress.IPv6Address):
         return None
     if address.ipv4_mapped is not None:
         return address.ipv4_mapped
-    if address in _NAT64 or address in _NAT64_LOCAL:
+    if any(address in net for net in (_NAT64, _NAT64_LOCAL, _IPV4_COMPATIBLE, _IPV4_TRANSLATED)):
         return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
     if address.sixtofour is not None:
         return address.sixtofour
@@ -69,11 +74,21 @@ def check_callback_host(host: str, port: int, allowed_hosts: Collection[str]) ->
     return addresses
 
 
+def ascii_host(url: httpx.URL) -> str:
+    """The host as it goes on the wire (punycode for international names): ``URL.host`` decodes
+    it with strict IDNA 2008, which raises on names like ``☃.example``."""
+    return url.raw_host.decode("ascii")
+
+
 def check_callback_url(url: str, allowed_hosts: Collection[str]) -> None:
-    parsed = httpx.URL(url)
+    try:
+        parsed = httpx.URL(url)
+        host = ascii_host(parsed)
+    except (httpx.InvalidURL, UnicodeError, ValueError) as exc:
+        raise CallbackURLRefused(f"not a valid URL ({exc})") from None
     if parsed.scheme not in ("http", "https"):
         raise CallbackURLRefused("must be an http or https URL")
-    check_callback_host(parsed.host, parsed.port or (443 if parsed.scheme == "https" else 80), allowed_hosts)
+    check_callback_host(host, parsed.port or (443 if parsed.scheme == "https" else 80), allowed_hosts)
 
 
 class GuardedTransport(httpx.AsyncBaseTransport):
@@ -89,13 +104,14 @@ class GuardedTransport(httpx.AsyncBaseTransport):
 
         url = request.url
         port = url.port or (443 if url.scheme == "https" else 80)
-        addresses = await asyncio.to_thread(check_callback_host, url.host, port, self._allowed)
+        host = ascii_host(url)
+        addresses = await asyncio.to_thread(check_callback_host, host, port, self._allowed)
         if addresses:
             address = addresses[0]
             literal = f"[{address}]" if address.version == 6 else str(address)
             request.url = url.copy_with(host=literal)
             request.headers["host"] = url.netloc.decode("ascii")
-            request.extensions = {**request.extensions, "sni_hostname": url.host}
+            request.extensions = {**request.extensions, "sni_hostname": host}
         return await self._inner.handle_async_request(request)
 
     async def aclose(self) -> None:

@@ -15,6 +15,9 @@ from stemforge.storage.base import StoredBlob
 BLOB_ROUTE = "/blobs"
 _FILE_MODE = 0o644  # mkstemp creates 0600 files; blobs are meant to be served
 _PART_SUFFIX = ".part"
+# The health probe writes this much: a disk that cannot take it cannot take a stem either (an
+# access() check says "writable" on a full disk).
+PROBE_BYTES = 1024 * 1024
 
 
 class LocalDiskStorage:
@@ -31,8 +34,20 @@ class LocalDiskStorage:
 
     def resolve(self, path: str) -> Path:
         """The file behind ``path``; refuses any path that leaves the container folder."""
-        target = (self._container_root / path).resolve()
+        try:
+            target = (self._container_root / path).resolve()
+        except (ValueError, OSError):  # an embedded NUL, a name too long
+            raise BlobNotFound(f"no blob at {path!r}") from None
         if not target.is_relative_to(self._container_root) or target == self._container_root:
+            raise BlobNotFound(f"no blob at {path!r}")
+        return target
+
+    def public_file(self, path: str, hidden_prefixes: tuple[str, ...]) -> Path:
+        """The file to serve for ``path``, checked on the resolved path (``./``, ``x/../``, any
+        encoding): nothing under ``hidden_prefixes`` (job records) and no staging files."""
+        target = self.resolve(path)
+        relative = target.relative_to(self._container_root)
+        if relative.parts[0] in hidden_prefixes or target.name.endswith(_PART_SUFFIX) or not target.is_file():
             raise BlobNotFound(f"no blob at {path!r}")
         return target
 
@@ -107,6 +122,15 @@ class LocalDiskStorage:
             raise StorageError(f"cannot read {path!r} from local storage: {exc}") from exc
 
     def check(self) -> str:
-        if os.access(self._container_root, os.W_OK):
-            return "connected"
-        return f"local storage folder {self._container_root} is not writable"
+        """A real write of ``PROBE_BYTES``, removed at once."""
+        probe = self._container_root / f".health-probe{_PART_SUFFIX}"
+        try:
+            with open(probe, "wb") as handle:
+                handle.write(bytes(PROBE_BYTES))
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            return f"local storage folder {self._container_root} cannot take a write: {exc.strerror or exc}"
+        finally:
+            probe.unlink(missing_ok=True)
+        return "connected"

@@ -68,13 +68,27 @@ def test_nulls_from_the_dotnet_client_are_accepted() -> None:
         (
             {"parameters": _with_parameters(duration_seconds=0)},
             "parameters.duration_seconds",
-            "greater than 0",
+            "greater than or equal to 0.5",
         ),
         (
             {"parameters": _with_parameters(duration_seconds=-3)},
             "parameters.duration_seconds",
-            "greater than 0",
+            "greater than or equal to 0.5",
         ),
+        (
+            {"parameters": _with_parameters(duration_seconds=1e-9)},  # used to "complete" with empty WAVs
+            "parameters.duration_seconds",
+            "greater than or equal to 0.5",
+        ),
+        (
+            {"parameters": _with_parameters(duration_seconds=True)},
+            "parameters.duration_seconds",
+            "valid number",
+        ),
+        ({"parameters": _with_parameters(target_bpm="120")}, "parameters.target_bpm", "valid number"),
+        ({"parameters": _with_parameters(random_seed=5.0)}, "parameters.random_seed", "valid integer"),
+        ({"generation_request_id": "gen-x\n"}, "generation_request_id", "1-128"),
+        ({"audio_file_id": "aud-1\n"}, "audio_file_id", "1-128"),
         (
             {"parameters": _with_parameters(temperature=-0.1)},
             "parameters.temperature",

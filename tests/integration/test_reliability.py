@@ -94,13 +94,23 @@ def test_job_status_is_readable_and_ends_as_the_callback_payload(
     assert service.client.get(f"{service.base_url}/generate/unknown-job").status_code == 404
 
 
-def test_a_private_callback_url_is_refused_at_submission(service: Service) -> None:
-    response = service.generate(_body("ssrf-1", "http://169.254.169.254/latest/meta-data"))
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data",
+        "http://[::10.0.0.1]/cb",  # IPv4-compatible
+        "http://[::127.0.0.1]/cb",
+        "http://[::169.254.169.254]/cb",
+        "http://[::ffff:0:10.0.0.1]/cb",  # IPv4-translated
+        "http://☃.localhost:9100/ok",  # not valid IDNA 2008: used to be a 500
+    ],
+)
+def test_a_private_callback_url_is_refused_at_submission(service: Service, url: str) -> None:
+    response = service.generate(_body("ssrf-1", url))
 
     assert response.status_code == 422
-    assert response.json()["message"].startswith(
-        "callback_url: host '169.254.169.254' resolves to non-public"
-    )
+    assert response.json()["message"].startswith("callback_url: host ")
+    assert "non-public" in response.json()["message"] or "does not resolve" in response.json()["message"]
 
 
 def test_oversized_bodies_are_refused_with_413(service: Service) -> None:
@@ -300,3 +310,46 @@ def test_unfinished_jobs_are_resumed_or_failed_after_a_restart(
     assert record is not None and record.attempt == 2
     time.sleep(2)
     assert store.open_markers() == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"generation_request_id": "gen-x\n"}, "generation_request_id"),  # used to become a folder name
+        ({"parameters": {"duration_seconds": True}}, "parameters.duration_seconds"),
+        ({"parameters": {"target_bpm": "120"}}, "parameters.target_bpm"),
+        ({"parameters": {"duration_seconds": 1e-9}}, "parameters.duration_seconds"),
+    ],
+)
+def test_loose_input_is_a_422_naming_the_field(service: Service, changes: dict, field: str) -> None:
+    body = {**_body("strict-1"), **changes}
+    response = service.generate(body)
+    assert response.status_code == 422
+    assert [d["field"] for d in response.json()["detail"]] == [field]
+    assert response.json()["message"].startswith(f"{field}: ")
+
+
+def test_a_json_syntax_error_names_the_body_and_where(service: Service) -> None:
+    response = service.client.post(
+        f"{service.base_url}/generate",
+        content=b'{"generation_request_id": ',
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 422
+    assert [d["field"] for d in response.json()["detail"]] == ["body"]
+    assert "at character" in response.json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("content", "headers"),
+    [
+        (b'{"generation_request_id": "\xff\xfe"}', {"content-type": "application/json"}),
+        (b"\x1f\x8b\x08\x00garbage", {"content-type": "application/json", "content-encoding": "gzip"}),
+    ],
+)
+def test_a_body_that_cannot_be_parsed_answers_with_a_message(
+    service: Service, content: bytes, headers: dict[str, str]
+) -> None:
+    response = service.client.post(f"{service.base_url}/generate", content=content, headers=headers)
+    assert 400 <= response.status_code < 500
+    assert response.json()["message"], response.text

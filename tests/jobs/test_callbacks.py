@@ -229,3 +229,23 @@ def test_outcome_classification(status: int, delivered: bool, retryable: bool) -
     outcome = AttemptOutcome(status, None)
 
     assert (outcome.delivered, outcome.retryable and not outcome.delivered) == (delivered, retryable)
+
+
+def test_concurrent_attempts_share_one_client_without_breaking_each_other(receiver: CallbackReceiver) -> None:
+    # Each attempt used to open and close its own client over one shared transport: closing it
+    # broke the attempts still in flight (ReadError) although the receiver got every POST.
+    receiver.default = ("slow", 0.5)
+    client = _client(timeout=5)
+
+    async def one(i: int) -> AttemptOutcome:
+        await asyncio.sleep(i * 0.05)  # staggered, so some finish while others are in flight
+        return await client.attempt(receiver.url, f"msg_{i}", b'{"generation_request_id": "g"}')
+
+    async def burst() -> list[AttemptOutcome]:
+        return await asyncio.gather(*(one(i) for i in range(30)))
+
+    outcomes = asyncio.run(burst())
+    assert [o.status_code for o in outcomes] == [200] * 30, [o.error for o in outcomes if o.error]
+    assert len(receiver.received) == 30
+    # The same client keeps working in a later event loop (a pool is bound to its loop).
+    assert asyncio.run(client.attempt(receiver.url, "msg_again", b"{}")).delivered

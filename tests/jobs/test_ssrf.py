@@ -55,6 +55,13 @@ def test_allowed_hosts_are_exempt(host: str) -> None:
         ("64:ff9b::808:808", True),  # NAT64 of a public address
         ("::ffff:8.8.8.8", True),
         ("::ffff:10.0.0.1", False),
+        ("::10.0.0.1", False),  # IPv4-compatible
+        ("::127.0.0.1", False),
+        ("::169.254.169.254", False),
+        ("::ffff:0:10.0.0.1", False),  # IPv4-translated
+        ("::ffff:0:8.8.8.8", True),
+        ("::1", False),
+        ("::", False),
         ("2002:c0a8:101::1", False),  # 6to4 of 192.168.1.1
         ("198.18.0.1", False),  # benchmarking range
         ("192.0.2.1", False),  # documentation range
@@ -68,3 +75,18 @@ def test_embedded_ipv4_forms() -> None:
     assert embedded_ipv4(ipaddress.ip_address("::ffff:1.2.3.4")) == ipaddress.IPv4Address("1.2.3.4")
     assert embedded_ipv4(ipaddress.ip_address("64:ff9b::102:304")) == ipaddress.IPv4Address("1.2.3.4")
     assert embedded_ipv4(ipaddress.ip_address("1.2.3.4")) is None
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        (
+            "http://xn--n3h.localhost:9100/ok",
+            "callback_url: host 'xn--n3h.localhost'",
+        ),  # as pydantic passes it
+        ("http://\u2603.localhost:9100/ok", "callback_url: not a valid URL"),
+    ],
+)
+def test_an_international_name_that_is_not_valid_idna_is_refused_not_a_crash(url: str, message: str) -> None:
+    with pytest.raises(CallbackURLRefused, match=message):
+        check_callback_url(url, allowed_hosts=[])

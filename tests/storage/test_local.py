@@ -86,3 +86,71 @@ def test_list_and_delete(storage: LocalDiskStorage) -> None:
     storage.delete("_jobs/open/a")
     storage.delete("_jobs/open/a")  # already gone: no error
     assert storage.list("_jobs/open/") == ["_jobs/open/b"]
+
+
+@pytest.fixture()
+def small_disk(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A real 2 MiB filesystem (tmpfs; needs root, as CI runs)."""
+    import subprocess
+
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_health_says_a_full_disk_cannot_take_a_write(small_disk: Path) -> None:
+    storage = LocalDiskStorage(small_disk, "audio-files", "http://svc")
+    assert storage.check() == "connected"
+    filler = small_disk / "filler"
+    with open(filler, "wb") as handle:
+        try:
+            while True:
+                handle.write(bytes(64 * 1024))
+                handle.flush()
+        except OSError:
+            pass  # full to the last page
+
+    status = storage.check()
+
+    assert status != "connected"
+    assert "cannot take a write" in status and "No space left" in status
+    assert [p.name for p in (small_disk / "audio-files").iterdir()] == [], "the probe cleans up"
+    filler.unlink()
+    assert storage.check() == "connected"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "_jobs/records/gen-1.json",
+        "./_jobs/records/gen-1.json",
+        "aud-1/../_jobs/records/gen-1.json",
+        "x/y/../../_jobs/records/gen-1.json",
+        "aud-1/gen-1/.drums.wav.abc.part",
+        "aud-1/gen-1/drums\x00.wav",
+        "../outside.wav",
+        "aud-1/gen-1",
+    ],
+)
+def test_public_files_never_include_job_records_staging_files_or_escapes(
+    storage: LocalDiskStorage, tmp_path: Path, path: str
+) -> None:
+    storage.put("_jobs/records/gen-1.json", b"{}", content_type="application/json")
+    storage.put(blob_path("aud-1", "gen-1", "drums.wav"), b"RIFF", content_type="audio/wav")
+    (tmp_path / "audio-files" / "aud-1" / "gen-1" / ".drums.wav.abc.part").write_bytes(b"half")
+    (tmp_path / "outside.wav").write_bytes(b"RIFF")
+
+    with pytest.raises(BlobNotFound):
+        storage.public_file(path, hidden_prefixes=("_jobs",))
+    assert storage.public_file("aud-1/gen-1/drums.wav", hidden_prefixes=("_jobs",)).read_bytes() == b"RIFF"
+
+
+def test_a_nul_in_a_path_is_not_found_rather_than_a_crash(storage: LocalDiskStorage) -> None:
+    with pytest.raises(BlobNotFound):
+        storage.get("_jobs/records/gen\x00.json")

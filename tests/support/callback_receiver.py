@@ -22,13 +22,15 @@ class ReceivedCallback:
 @dataclass
 class CallbackReceiver:
     """Records every POST. ``responses`` is a queue of answers (200 once empty), so a test can
-    make the client endpoint fail a few times first: a status code, ``(status, headers)``, or
-    ``("stall", seconds)`` to hold the connection without answering."""
+    make the client endpoint fail a few times first: a status code, ``(status, headers)``,
+    ``("stall", seconds)`` to hold the connection without answering, or ``("slow", seconds)``
+    to answer 200 after a while. ``default`` answers once the queue is empty."""
 
     server: ThreadingHTTPServer
     received: list[ReceivedCallback] = field(default_factory=list)
     responses: list[Any] = field(default_factory=list)
     lock: threading.Condition = field(default_factory=threading.Condition)
+    default: Any = 200
 
     @property
     def url(self) -> str:
@@ -62,13 +64,16 @@ def _handler(receiver_box: list[CallbackReceiver]) -> type[BaseHTTPRequestHandle
             receiver = receiver_box[0]
             body = self.rfile.read(int(self.headers.get("content-length", 0)))
             with receiver.lock:
-                answer = receiver.responses.pop(0) if receiver.responses else 200
+                answer = receiver.responses.pop(0) if receiver.responses else receiver.default
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 receiver.received.append(ReceivedCallback(self.path, headers, body))
                 receiver.lock.notify_all()
             if isinstance(answer, tuple) and answer[0] == "stall":
                 time.sleep(answer[1])
                 return
+            if isinstance(answer, tuple) and answer[0] == "slow":
+                time.sleep(answer[1])
+                answer = 200
             status, extra_headers = answer if isinstance(answer, tuple) else (answer, {})
             self.send_response(status)
             for name, value in extra_headers.items():
@@ -82,9 +87,14 @@ def _handler(receiver_box: list[CallbackReceiver]) -> type[BaseHTTPRequestHandle
     return Handler
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # bursts of concurrent callbacks: socketserver's default is 5
+    daemon_threads = True
+
+
 def start_callback_receiver() -> Iterator[CallbackReceiver]:
     box: list[CallbackReceiver] = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(box))
+    server = _Server(("127.0.0.1", 0), _handler(box))
     receiver = CallbackReceiver(server=server)
     box.append(receiver)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
