@@ -3,7 +3,7 @@ thread when in an event loop."""
 
 import time
 
-from stemforge.errors import BlobNotFound
+from stemforge.errors import BlobNotFound, StorageError
 from stemforge.jobs.records import JobRecord, OpenJobMarker
 from stemforge.jobs.ticket import JobTicket
 from stemforge.storage.base import Storage
@@ -26,19 +26,32 @@ class JobStore:
         return f"{JOBS_PREFIX}/open/{generation_request_id}.json"
 
     def create(self, record: JobRecord) -> bool:
-        """Store a new record; ``False`` if one already exists for this id (it is left as is)."""
+        """Store a new record; ``False`` if one already exists for this id (it is left as is).
+
+        The open marker is written first: a record never exists without one (else a job no sweep
+        can see would answer "processing" for ever). A marker without a record is harmless (a
+        sweep closes it); when the record cannot be written the marker is removed again."""
+        self.beat(record)
         data = record.model_dump_json().encode()
-        created = self._storage.create(
-            self.record_path(record.generation_request_id), data, content_type=_JSON
-        )
-        if created:
-            self.beat(record)
+        try:
+            created = self._storage.create(
+                self.record_path(record.generation_request_id), data, content_type=_JSON
+            )
+        except StorageError:
+            self._close_quietly(record.generation_request_id)
+            raise
         return created
 
     def replace(self, record: JobRecord) -> None:
-        """Overwrite (an expired record reused by a new job)."""
-        self.save(record)
+        """Overwrite (an expired record reused by a new job); the marker first, as in ``create``."""
         self.beat(record)
+        self.save(record)
+
+    def _close_quietly(self, generation_request_id: str) -> None:
+        try:
+            self.close(generation_request_id)
+        except StorageError:
+            pass  # a marker without a record is closed by the next sweep
 
     def get(self, generation_request_id: str) -> JobRecord | None:
         try:
@@ -68,7 +81,10 @@ class JobStore:
         )
 
     def close(self, generation_request_id: str) -> None:
+        """The job needs no more attention: its marker and claims go."""
         self._storage.delete(self.marker_path(generation_request_id))
+        for path in self._storage.list(f"{JOBS_PREFIX}/claims/{generation_request_id}/"):
+            self._storage.delete(path)
 
     def open_markers(self) -> list[OpenJobMarker]:
         markers = []
@@ -79,7 +95,10 @@ class JobStore:
                 continue  # closed meanwhile
         return markers
 
-    def claim(self, record: JobRecord, what: str) -> bool:
-        """Exactly one caller, across replicas, wins ``what`` (e.g. ``attempt-2``) for this run."""
-        path = f"{JOBS_PREFIX}/claims/{record.generation_request_id}/{record.run_id}/{what}"
+    def claim(self, record: JobRecord, what: str, now: float, ttl_seconds: float) -> bool:
+        """Exactly one caller, across replicas, wins ``what`` (e.g. ``attempt-2``) for this run
+        within a window of ``ttl_seconds``. Claims expire: a replica that dies holding one (during
+        a callback attempt, say) blocks the work for one window, not for ever."""
+        window = int(now // ttl_seconds)
+        path = f"{JOBS_PREFIX}/claims/{record.generation_request_id}/{record.run_id}/{what}@{window}"
         return self._storage.create(path, b"", content_type="text/plain")

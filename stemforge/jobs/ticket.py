@@ -22,5 +22,7 @@ class JobTicket:
 
     @property
     def webhook_id(self) -> str:
-        """Standard Webhooks message id: the same for every attempt of this job's callback."""
-        return f"msg_{self.run_id}"
+        """Standard Webhooks message id: the same for every delivery attempt of one outcome. A
+        resumed run may reach another outcome (its first could not be recorded), so each run
+        attempt has its own id: a receiver de-duplicating by it never drops the newer outcome."""
+        return f"msg_{self.run_id}" if self.attempt == 1 else f"msg_{self.run_id}_{self.attempt}"

@@ -468,3 +468,46 @@ def test_an_illegal_move_is_refused(store: RecordingStore) -> None:
     record.stage = Stage.COMPLETED
     with pytest.raises(IllegalTransition, match="completed -> generating"):
         asyncio.run(lifecycle._move(Job(ticket, record), Stage.GENERATING))
+
+
+def test_a_callback_claim_left_by_a_dead_replica_does_not_block_delivery_for_ever(
+    store: RecordingStore,
+) -> None:
+    clock = Clock()
+    uploader = FakeUploader(answers=[503, 503])
+    lifecycle = _lifecycle(store, FakeEngines(), uploader, clock)
+    asyncio.run(_accept_and_run(lifecycle, _ticket()))
+    record = store.get("gen-1")
+    assert record is not None and record.callback is not None and record.callback.next_attempt_at is not None
+    # Another replica claimed the third attempt, then died during it (kill -9 while the receiver hung).
+    clock.now = record.callback.next_attempt_at + 1
+    assert store.claim(record, "callback-3", clock.now, POLICY.lease_seconds)
+    asyncio.run(lifecycle.sweep())
+    assert len(uploader.attempts) == 2, "the claim holds while it is fresh"
+
+    clock.now += POLICY.lease_seconds
+    asyncio.run(lifecycle.sweep())
+
+    record = store.get("gen-1")
+    assert record is not None and record.stage == Stage.COMPLETED and record.callback is not None
+    assert record.callback.delivered and len(uploader.attempts) == 3
+
+
+def test_a_resumed_run_calls_back_under_its_own_webhook_id(store: RecordingStore) -> None:
+    # A first run's outcome was delivered but could not be recorded (read-only disk); the resumed
+    # run's outcome must not reuse that webhook-id, or a de-duplicating receiver keeps the old one.
+    clock = Clock()
+    _abandon(store, clock, "orphan", attempt=1, stage=Stage.GENERATING)
+    first_id = store.get("orphan").job_ticket().webhook_id  # type: ignore[union-attr]
+    lifecycle = _lifecycle(store, FakeEngines(), FakeUploader(), clock)
+
+    async def scenario() -> None:
+        await lifecycle.sweep()
+        while lifecycle.active:
+            await asyncio.sleep(0.01)
+
+    asyncio.run(scenario())
+    record = store.get("orphan")
+    assert record is not None and record.callback is not None and record.callback.delivered
+    assert record.callback.webhook_id != first_id
+    assert record.callback.webhook_id.startswith(first_id)  # the job's id, then the attempt
