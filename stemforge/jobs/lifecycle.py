@@ -408,7 +408,7 @@ class JobLifecycle:
 
     async def _take_over(self, record: JobRecord, marker: OpenJobMarker) -> None:
         attempt = max(record.attempt, marker.attempt) + 1
-        if not await self._io(self._store.claim, record, f"attempt-{attempt}"):
+        if not await self._claim(record, f"attempt-{attempt}"):
             return  # another replica took it
         ticket = dataclasses.replace(record.job_ticket(), attempt=attempt)
         record.attempt = attempt
@@ -433,6 +433,12 @@ class JobLifecycle:
         self._resumed.add(resumed)  # the loop keeps only weak references to tasks
         resumed.add_done_callback(self._resumed.discard)
 
+    async def _claim(self, record: JobRecord, what: str) -> bool:
+        # A claim lasts one lease: long enough for a callback attempt or a takeover to be
+        # recorded, short enough that a replica dying with one does not block the job for ever.
+        won: bool = await self._io(self._store.claim, record, what, self._clock(), self._policy.lease_seconds)
+        return won
+
     async def _callback_if_due(self, record: JobRecord) -> None:
         state = record.callback
         if state is None or state.finished:
@@ -441,5 +447,5 @@ class JobLifecycle:
             return
         if state.next_attempt_at is None or state.next_attempt_at > self._clock():
             return
-        if await self._io(self._store.claim, record, f"callback-{len(state.attempts) + 1}"):
+        if await self._claim(record, f"callback-{len(state.attempts) + 1}"):
             await self._deliver(Job(record.job_ticket(), record))
