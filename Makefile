@@ -5,7 +5,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8080
-SERVE_CONFIG ?= configs/serve.cpu.yaml
+# Empty: the launcher chooses from MOCK_GENERATION and the machine (stemforge/launch/choice.py).
+SERVE_CONFIG ?=
 PYTEST_ARGS ?=
 
 export OMP_WAIT_POLICY ?= PASSIVE
@@ -16,7 +17,7 @@ export RAY_USAGE_STATS_ENABLED ?= 0
 SOUNDFONT := /usr/share/sounds/sf3/FluidR3Mono_GM.sf3
 SYSTEM_PACKAGES := fluidr3mono-gm-soundfont libfluidsynth3
 
-.PHONY: install system-packages run test lint bench examples clean
+.PHONY: install system-packages run configs test lint bench examples clean
 
 install: $(VENV)/.installed node_modules/.installed system-packages
 
@@ -40,8 +41,16 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 # Local development: callbacks to this machine are allowed (the SSRF guard refuses them otherwise).
+# The launcher picks the serve config for MOCK_GENERATION and the machine, checks within seconds
+# that it can start here (resources, checkpoint), then runs `serve run` until RUNNING or failed
+# (STARTUP_TIMEOUT_SECONDS, default 300).
 run: install
-	CALLBACK_ALLOWED_HOSTS="$${CALLBACK_ALLOWED_HOSTS-localhost,127.0.0.1}" $(BIN)/serve run $(SERVE_CONFIG)
+	CALLBACK_ALLOWED_HOSTS="$${CALLBACK_ALLOWED_HOSTS-localhost,127.0.0.1}" PORT=$(PORT) \
+	  $(BIN)/python -m stemforge.launch $(SERVE_CONFIG)
+
+# The serve config variants, from serve_config.yaml and their overlays in configs/variants.yaml.
+configs: install
+	$(BIN)/python -m stemforge.launch.generate
 
 test: install
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -1,6 +1,7 @@
 """Job records and open-job markers on top of any ``Storage`` backend. Blocking: call it from a
 thread when in an event loop."""
 
+import contextlib
 import time
 
 from stemforge.errors import BlobNotFound, StorageError
@@ -48,10 +49,8 @@ class JobStore:
         self.save(record)
 
     def _close_quietly(self, generation_request_id: str) -> None:
-        try:
+        with contextlib.suppress(StorageError):  # a marker without a record: the next sweep closes it
             self.close(generation_request_id)
-        except StorageError:
-            pass  # a marker without a record is closed by the next sweep
 
     def get(self, generation_request_id: str) -> JobRecord | None:
         try:

@@ -1,4 +1,4 @@
-"""Finding and loading a MusicGen checkpoint, once per replica.
+"""Loading a MusicGen checkpoint, once per replica.
 
 ``MUSICGEN_MODEL`` is a folder, or a Hugging Face model id looked up in the local cache only: a
 replica never downloads gigabytes at start-up (with ``HF_HUB_OFFLINE=1`` it could not anyway), so
@@ -13,6 +13,9 @@ from typing import Any
 
 import torch
 
+# resolve_checkpoint lives in the torch-free ``checkpoint`` module (the launcher checks it before
+# anything starts); imported here too because callers have always found it in this module.
+from stemforge.engines.musicgen.checkpoint import how_to_provide, resolve_checkpoint
 from stemforge.errors import ConfigurationError
 
 logger = logging.getLogger(__name__)
@@ -63,47 +66,6 @@ class LoadedModel:
         return int(token)
 
 
-def _how_to_provide(name: str) -> str:
-    return (
-        f"Download it on a machine with internet access (`hf download {name}`, or "
-        f"`huggingface-cli download {name}`) and copy the Hugging Face cache to this machine "
-        "(HF_HOME or HF_HUB_CACHE point at it), or set MUSICGEN_MODEL to a local folder holding the "
-        "checkpoint (config.json, model weights, tokenizer files)."
-    )
-
-
-def resolve_checkpoint(name: str) -> Path:
-    """The folder holding ``name``'s files: ``name`` itself if it is a folder, else its snapshot in
-    the Hugging Face cache. Raises ``ConfigurationError`` saying where it looked."""
-    candidate = Path(name).expanduser()
-    if candidate.is_dir():
-        if not (candidate / "config.json").is_file():
-            raise ConfigurationError(
-                f"MUSICGEN_MODEL={name!r} is a folder without config.json, so not a checkpoint. "
-                + _how_to_provide("facebook/musicgen-small")
-            )
-        return candidate
-    if candidate.is_absolute() or name.startswith((".", "~")) or name.count("/") > 1:
-        raise ConfigurationError(f"MUSICGEN_MODEL={name!r}: no such folder. " + _how_to_provide(name))
-
-    from huggingface_hub import constants, snapshot_download
-
-    cache = constants.HF_HUB_CACHE
-    try:
-        folder = Path(snapshot_download(name, local_files_only=True))
-    except Exception as exc:  # LocalEntryNotFoundError, HFValidationError, OSError...
-        raise ConfigurationError(
-            f"MUSICGEN_MODEL={name!r} is not a folder and is not in the Hugging Face cache at {cache} "
-            f"({type(exc).__name__}). " + _how_to_provide(name)
-        ) from exc
-    if not (folder / "config.json").is_file():
-        raise ConfigurationError(
-            f"MUSICGEN_MODEL={name!r}: the cached snapshot {folder} has no config.json (an interrupted "
-            "download?). " + _how_to_provide(name)
-        )
-    return folder
-
-
 def pick_device(use_gpu: bool) -> torch.device:
     """The GPU when asked for and visible; Ray may assign a logical GPU on a machine without CUDA,
     in which case the engine runs on CPU rather than failing."""
@@ -135,7 +97,7 @@ def load_model(name: str, device: torch.device, cpu_int8: bool) -> LoadedModel:
     except (OSError, ValueError) as exc:
         raise ConfigurationError(
             f"MUSICGEN_MODEL={name!r}: could not load the checkpoint in {path}: {exc}. "
-            + _how_to_provide(name)
+            + how_to_provide(name)
         ) from exc
     model.eval()
     dtype = torch.float32

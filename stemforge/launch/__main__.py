@@ -1,0 +1,5 @@
+import sys
+
+from stemforge.launch.cli import main
+
+sys.exit(main())
