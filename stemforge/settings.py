@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     )
 
     # --- our own ------------------------------------------------------------------------------
+    local_blob_url_expiry_seconds: int = Field(
+        default=7 * 24 * 3600,
+        ge=60,
+        le=365 * 24 * 3600,
+        description="With API_KEY and local storage: how long a callback's signed blob URL is valid.",
+    )
     local_storage_dir: Path = Field(
         default=REPO_ROOT / "data" / "blobs",
         description="Root folder of the local-disk storage backend.",

@@ -3,6 +3,7 @@
 from stemforge.settings import Settings
 from stemforge.storage.base import Storage
 from stemforge.storage.local import LocalDiskStorage
+from stemforge.storage.url_signing import BlobUrlSigner
 
 
 def storage_from_settings(settings: Settings) -> Storage:
@@ -11,8 +12,13 @@ def storage_from_settings(settings: Settings) -> Storage:
         from stemforge.storage.azure_blob import AzureBlobStorage
 
         return AzureBlobStorage.from_settings(settings)
+    key = settings.api_key
     return LocalDiskStorage(
         root=settings.local_storage_dir,
         container=settings.blob_container_name,
         public_base_url=settings.public_base_url,
+        # With an API key, blobs are read by signed URL (or with the key), never by guessing.
+        signer=BlobUrlSigner.from_api_key(key.get_secret_value(), settings.local_blob_url_expiry_seconds)
+        if key is not None
+        else None,
     )

@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 from stemforge.errors import BlobNotFound, StorageError
 from stemforge.storage.base import StoredBlob
+from stemforge.storage.url_signing import BlobUrlSigner
 
 BLOB_ROUTE = "/blobs"
 _FILE_MODE = 0o644  # mkstemp creates 0600 files; blobs are meant to be served
@@ -23,7 +24,10 @@ PROBE_BYTES = 1024 * 1024
 class LocalDiskStorage:
     name = "local"
 
-    def __init__(self, root: Path, container: str, public_base_url: str) -> None:
+    def __init__(
+        self, root: Path, container: str, public_base_url: str, signer: BlobUrlSigner | None = None
+    ) -> None:
+        self._signer = signer  # set: blob URLs are signed and expire (API_KEY deployments)
         self._container_root = (Path(root) / container).resolve()
         self._container = container
         self._base_url = public_base_url.rstrip("/")
@@ -51,8 +55,20 @@ class LocalDiskStorage:
             raise BlobNotFound(f"no blob at {path!r}")
         return target
 
+    def signed_for(self, path: str, params: Mapping[str, str]) -> bool:
+        """Whether ``params`` (a URL's query) carry a valid, unexpired signature for the blob
+        ``path`` names (checked on the resolved path, as the URL was signed)."""
+        if self._signer is None:
+            return False
+        try:
+            relative = self.resolve(path).relative_to(self._container_root).as_posix()
+        except BlobNotFound:
+            return False
+        return self._signer.verify(relative, params)
+
     def url_for(self, path: str) -> str:
-        return f"{self._base_url}{BLOB_ROUTE}/{self._container}/{quote(path)}"
+        url = f"{self._base_url}{BLOB_ROUTE}/{self._container}/{quote(path)}"
+        return f"{url}?{self._signer.query(path)}" if self._signer is not None else url
 
     def put(
         self,
