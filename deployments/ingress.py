@@ -7,12 +7,15 @@ class (or imported): Serve ships the ingress class to replicas with the globals 
 """
 
 import asyncio
+import ipaddress
 import logging
 import time
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 from fastapi import BackgroundTasks, FastAPI, Path, Request
 from fastapi.responses import FileResponse, JSONResponse
 from ray import serve
@@ -36,7 +39,7 @@ from stemforge.jobs.callbacks import CallbackDelivery
 from stemforge.jobs.handles import EngineHandles, UploaderHandle
 from stemforge.jobs.lifecycle import Acceptance, JobLifecycle, LifecyclePolicy
 from stemforge.jobs.records import fingerprint
-from stemforge.jobs.ssrf import check_callback_url
+from stemforge.jobs.ssrf import ascii_host, check_callback_url
 from stemforge.jobs.store import JOBS_PREFIX, JobStore
 from stemforge.jobs.ticket import JobTicket
 from stemforge.routing import RoutingTable
@@ -73,6 +76,22 @@ async def _answer(response: Any, timeout: float) -> Any:
     except TimeoutError:
         response.cancel()
         raise
+
+
+def _needs_lookup(url: str, allowed_hosts: Collection[str]) -> bool:
+    """Whether checking ``url`` may resolve a name (a DNS lookup, so in a thread); ``False`` when
+    the URL alone decides: an exempt host, an IP literal, or a URL refused as it is."""
+    try:
+        host = ascii_host(httpx.URL(url)).lower().strip("[]")
+    except (httpx.InvalidURL, UnicodeError, ValueError):
+        return False
+    if host in allowed_hosts:
+        return False
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return True
+    return False
 
 
 def _media_type(suffix: str) -> str:
@@ -160,9 +179,11 @@ class Ingress:
         spec = resolve_spec(body)
         check_engines(spec, routes)
         if body.callback_url is not None:
-            await asyncio.to_thread(
-                check_callback_url, str(body.callback_url), self._settings.callback_allowed_hosts
-            )
+            url, allowed = str(body.callback_url), self._settings.callback_allowed_hosts
+            if _needs_lookup(url, allowed):
+                await asyncio.to_thread(check_callback_url, url, allowed)
+            else:
+                check_callback_url(url, allowed)  # no lookup: a thread hop would cost more
         ticket = JobTicket(
             generation_request_id=body.generation_request_id,
             audio_file_id=body.audio_file_id,

@@ -15,12 +15,19 @@ Durability: the record is written before the client hears 202; a heartbeat (the 
 says the job is alive. Every replica sweeps the markers: a job whose heartbeat stopped is resumed
 (same ticket, same seed, same audio) or, out of attempts, failed with a callback; a callback whose
 retry time has come is attempted. Claims in storage make exactly one replica act on each.
+
+Repeats: a repeated request (same id, same body) is answered from memory when this replica knows
+the job's current state without storage: the job is processing here (its record in memory is the
+one being written), or its outcome has been recorded (written by this replica or read back from
+storage). A recorded outcome stays as it is for the idempotency window (only a finished job past
+its window is replaced), so any replica may keep it. Every other repeat reads the record.
 """
 
 import asyncio
 import dataclasses
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -29,7 +36,7 @@ from stemforge.api.schemas import CallbackPayload
 from stemforge.engines.base import EngineDone, EngineEvent, EngineJob, EngineProgress
 from stemforge.errors import EngineLost, JobConflict, JobNotFound, Overloaded, ResultsLost, StemforgeError
 from stemforge.jobs.callbacks import AttemptOutcome, CallbackDelivery
-from stemforge.jobs.records import CallbackState, JobProgress, JobRecord, OpenJobMarker, Stage
+from stemforge.jobs.records import CallbackState, JobProgress, JobRecord, JobStatus, OpenJobMarker, Stage
 from stemforge.jobs.store import JobStore
 from stemforge.jobs.ticket import JobTicket
 
@@ -39,6 +46,11 @@ MAX_REASON_CHARS = 500
 # Progress is written to the record at most this often (a storage write each time); stage
 # changes and finished stems are written at once.
 PROGRESS_SAVE_SECONDS = 1.0
+# Recorded outcomes kept per replica to answer repeats from memory (about 500 bytes each).
+KNOWN_OUTCOMES = 4096
+# An outcome known from memory stops answering this long before its idempotency window ends, so
+# clocks that differ a little between replicas never let it outlive a replacement made elsewhere.
+CLOCK_SKEW_SECONDS = 60.0
 
 TRANSITIONS: Mapping[Stage, frozenset[Stage]] = {
     Stage.ACCEPTED: frozenset({Stage.GENERATING, Stage.CALLING_BACK, Stage.FAILED}),
@@ -99,12 +111,61 @@ class Job:
     closed: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class KnownOutcome:
+    """What a repeated request's answer needs of a job whose outcome was recorded."""
+
+    generation_request_id: str
+    run_id: str
+    fingerprint: str
+    status: JobStatus
+    created_at: float
+
+
+class KnownOutcomes:
+    """The most recently seen recorded outcomes (``completed`` or ``failed``), at most
+    ``capacity``, each for as long as its record cannot be replaced: ``window_seconds`` after the
+    job was accepted, less ``CLOCK_SKEW_SECONDS``."""
+
+    def __init__(self, capacity: int, window_seconds: float) -> None:
+        self._capacity = capacity
+        self._lifetime = window_seconds - CLOCK_SKEW_SECONDS
+        self._entries: OrderedDict[str, KnownOutcome] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def remember(self, record: JobRecord) -> None:
+        """``record`` as recorded in storage (written or read back); one still processing is
+        ignored, since another replica may move it on."""
+        if record.status == "processing":
+            return
+        job_id = record.generation_request_id
+        self._entries[job_id] = KnownOutcome(
+            job_id, record.run_id, record.fingerprint, record.status, record.created_at
+        )
+        self._entries.move_to_end(job_id)
+        while len(self._entries) > self._capacity:
+            self._entries.popitem(last=False)
+
+    def get(self, generation_request_id: str, now: float) -> KnownOutcome | None:
+        known = self._entries.get(generation_request_id)
+        if known is None:
+            return None
+        if now - known.created_at > self._lifetime:
+            del self._entries[generation_request_id]  # replaceable soon: storage decides
+            return None
+        self._entries.move_to_end(generation_request_id)
+        return known
+
+
 @dataclass(frozen=True)
 class Acceptance:
-    """What ``accept`` decided: a new job to run, or the existing one a repeated request names."""
+    """What ``accept`` decided: a new job to run, or the existing one a repeated request names
+    (its record, or for a repeat answered from memory its recorded outcome)."""
 
     job: Job | None  # set for a new job
-    record: JobRecord
+    record: JobRecord | KnownOutcome
 
     @property
     def is_new(self) -> bool:
@@ -152,6 +213,7 @@ class JobLifecycle:
         self._sleep = sleep
         self._running: dict[str, Job] = {}
         self._resumed: set[asyncio.Task[None]] = set()
+        self._outcomes = KnownOutcomes(KNOWN_OUTCOMES, policy.idempotency_window_seconds)
 
     @property
     def active(self) -> int:
@@ -167,8 +229,12 @@ class JobLifecycle:
         same body) within the idempotency window. Raises ``JobConflict`` for the same id with
         another body, ``Overloaded`` past ``max_active_jobs``, ``StorageError`` when the record
         cannot be written (nothing is accepted that could be lost)."""
+        known = self._known(ticket.generation_request_id)
+        if known is not None:
+            return self._repeat(known, fingerprint)
         existing = await self._io(self._store.get, ticket.generation_request_id)
         if existing is not None and not self._replaceable(existing):
+            self._outcomes.remember(existing)
             return self._repeat(existing, fingerprint)
         if self.active >= self._policy.max_active_jobs:
             raise Overloaded(f"{self.active} jobs in progress (MAX_ACTIVE_JOBS); retry shortly")
@@ -184,6 +250,13 @@ class JobLifecycle:
             return self._repeat(winner, fingerprint)
         return Acceptance(job=Job(ticket, record), record=record)
 
+    def _known(self, generation_request_id: str) -> JobRecord | KnownOutcome | None:
+        """The job's current state if this replica knows it without storage (module docstring)."""
+        running = self._running.get(generation_request_id)
+        if running is not None and running.record.status == "processing":
+            return running.record  # the record this replica writes: none is newer
+        return self._outcomes.get(generation_request_id, self._clock())
+
     def _replaceable(self, record: JobRecord) -> bool:
         """An id is free again once its window has passed and its job has ended: a job still
         running (or still calling back) keeps its record, so no new job overwrites it."""
@@ -191,7 +264,7 @@ class JobLifecycle:
         return expired and record.stage in (Stage.COMPLETED, Stage.FAILED)
 
     @staticmethod
-    def _repeat(record: JobRecord, fingerprint: str) -> Acceptance:
+    def _repeat(record: JobRecord | KnownOutcome, fingerprint: str) -> Acceptance:
         if record.fingerprint != fingerprint:
             raise JobConflict(
                 f"generation_request_id {record.generation_request_id!r} was already used with a different "
@@ -351,8 +424,20 @@ class JobLifecycle:
         await self._save(job)
 
     async def _save(self, job: Job) -> None:
-        job.record.updated_at = self._clock()
-        await self._io(self._store.save, job.record, quiet=True)
+        """Write the record; a storage failure is logged and the job goes on (as ``_io`` quiet).
+        An outcome in the record is known to repeats once it is written."""
+        record = job.record
+        record.updated_at = self._clock()
+        # Read before the write: a status only ever leaves "processing", so an outcome seen here
+        # is in the bytes written.
+        outcome = record.status != "processing"
+        try:
+            await self._io(self._store.save, record)
+        except StemforgeError as exc:
+            logger.error("job record not updated (save): %s", exc)
+            return
+        if outcome:
+            self._outcomes.remember(record)
 
     async def _beat(self, job: Job) -> None:
         # The marker was written when the job was accepted; refresh it so no sweep takes over.

@@ -13,10 +13,12 @@ from stemforge.engines.base import EngineDone, EngineEvent, EngineJob, EnginePro
 from stemforge.errors import EngineLost, JobConflict, Overloaded, ResultsLost, StorageError
 from stemforge.jobs.callbacks import AttemptOutcome, CallbackDelivery
 from stemforge.jobs.lifecycle import (
+    CLOCK_SKEW_SECONDS,
     TRANSITIONS,
     IllegalTransition,
     Job,
     JobLifecycle,
+    KnownOutcomes,
     LifecyclePolicy,
 )
 from stemforge.jobs.records import JobRecord, Stage
@@ -113,6 +115,11 @@ class RecordingStore(JobStore):
         self.stages: list[str] = []
         self.fractions: list[float] = []
         self.fail_saves = False
+        self.reads = 0  # of records (get)
+
+    def get(self, generation_request_id: str) -> JobRecord | None:
+        self.reads += 1
+        return super().get(generation_request_id)
 
     def create(self, record: JobRecord) -> bool:
         self._remember(record)
@@ -241,6 +248,121 @@ def test_beyond_max_active_jobs_acceptance_is_refused(store: RecordingStore) -> 
     with pytest.raises(Overloaded, match="MAX_ACTIVE_JOBS"):
         asyncio.run(lifecycle.accept(_ticket(), "fp"))
     assert store.get("gen-1") is None
+
+
+def test_a_repeat_of_a_job_processing_here_is_answered_without_reading_storage(
+    store: RecordingStore,
+) -> None:
+    lifecycle = _lifecycle(store, FakeEngines(), FakeUploader(), Clock())
+
+    async def scenario() -> None:
+        acceptance = await lifecycle.accept(_ticket(), "fp")
+        assert acceptance.job is not None
+        running = asyncio.create_task(lifecycle.run(acceptance.job))
+        await asyncio.sleep(0)  # the run has started: the job is in this replica's memory
+        assert lifecycle.is_running("gen-1")
+        reads = store.reads
+        repeat = await lifecycle.accept(_ticket(), "fp")
+        assert not repeat.is_new and repeat.record is acceptance.job.record
+        assert repeat.record.status == "processing"
+        with pytest.raises(JobConflict, match="different request body"):
+            await lifecycle.accept(_ticket(), "other-fp")
+        assert store.reads == reads
+        await running
+
+    asyncio.run(scenario())
+
+
+def test_a_repeat_of_a_finished_job_is_answered_from_its_recorded_outcome(store: RecordingStore) -> None:
+    lifecycle = _lifecycle(store, FakeEngines(), FakeUploader(), Clock())
+
+    async def scenario() -> None:
+        record = await _accept_and_run(lifecycle, _ticket())
+        reads = store.reads
+        for _ in range(3):
+            repeat = await lifecycle.accept(_ticket(), "fp")
+            assert not repeat.is_new and repeat.record.status == "completed"
+            assert repeat.record.run_id == record.run_id
+        with pytest.raises(JobConflict, match="different request body"):
+            await lifecycle.accept(_ticket(), "other-fp")
+        assert store.reads == reads
+
+    asyncio.run(scenario())
+
+
+def test_an_outcome_that_could_not_be_written_is_not_answered_from_memory(store: RecordingStore) -> None:
+    lifecycle = _lifecycle(store, FakeEngines(), FakeUploader(), Clock())
+
+    async def scenario() -> None:
+        acceptance = await lifecycle.accept(_ticket(), "fp")
+        assert acceptance.job is not None
+        store.fail_saves = True  # the outcome is reached but never recorded
+        await lifecycle.run(acceptance.job)
+        assert acceptance.job.record.status == "completed"
+        reads = store.reads
+        repeat = await lifecycle.accept(_ticket(), "fp")
+        # What storage holds (a sweep will resume it), not what this replica could not record.
+        assert repeat.record.status == "processing" and store.reads == reads + 1
+
+    asyncio.run(scenario())
+
+
+def test_another_replicas_outcome_is_read_once_but_a_job_processing_there_every_time(
+    store: RecordingStore,
+) -> None:
+    clock = Clock()
+    here, there = (_lifecycle(store, FakeEngines(), FakeUploader(), clock) for _ in range(2))
+
+    async def scenario() -> None:
+        acceptance = await there.accept(_ticket(), "fp")
+        assert acceptance.job is not None
+        reads = store.reads
+        for _ in range(2):  # processing elsewhere: it may move on there, so storage decides
+            assert (await here.accept(_ticket(), "fp")).record.status == "processing"
+        assert store.reads == reads + 2
+        await there.run(acceptance.job)
+        for _ in range(3):  # recorded outcome: read once, then known
+            assert (await here.accept(_ticket(), "fp")).record.status == "completed"
+        assert store.reads == reads + 3
+
+    asyncio.run(scenario())
+
+
+def test_a_known_outcome_is_forgotten_before_its_idempotency_window_ends(store: RecordingStore) -> None:
+    clock = Clock()
+    lifecycle = _lifecycle(store, FakeEngines(), FakeUploader(), clock)
+
+    async def scenario() -> None:
+        first = await _accept_and_run(lifecycle, _ticket())
+        clock.now = first.created_at + POLICY.idempotency_window_seconds - CLOCK_SKEW_SECONDS + 1
+        reads = store.reads
+        repeat = await lifecycle.accept(_ticket(), "fp")
+        assert not repeat.is_new and store.reads == reads + 1  # storage decides near the end
+        clock.now = first.created_at + POLICY.idempotency_window_seconds + 1
+        assert (await lifecycle.accept(_ticket(), "a new body, once expired")).is_new
+
+    asyncio.run(scenario())
+
+
+def test_known_outcomes_keep_the_most_recently_used_within_capacity() -> None:
+    outcomes = KnownOutcomes(capacity=2, window_seconds=3600)
+
+    def finished(gen_id: str) -> JobRecord:
+        record = JobRecord.for_ticket(_ticket(gen_id), "fp")
+        record.status, record.created_at = "completed", 0.0
+        return record
+
+    processing = JobRecord.for_ticket(_ticket("running"), "fp")
+    outcomes.remember(processing)
+    assert len(outcomes) == 0, "a job still processing may move on elsewhere"
+    for gen_id in ("a", "b"):
+        outcomes.remember(finished(gen_id))
+    assert outcomes.get("a", now=1.0) is not None  # "a" used last: "b" goes first
+    outcomes.remember(finished("c"))
+    assert outcomes.get("b", now=1.0) is None
+    assert {g for g in "ac" if outcomes.get(g, now=1.0)} == {"a", "c"}
+    assert outcomes.get("a", now=3600.0 - CLOCK_SKEW_SECONDS + 1) is None
+    assert len(outcomes) == 1
 
 
 def test_a_successful_job_goes_through_every_stage_in_order(store: RecordingStore) -> None:
