@@ -21,7 +21,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
-from stemforge.api.auth import check_api_key
+from stemforge.api.auth import ApiKeyGuard, check_api_key
 from stemforge.api.errors import install_error_handlers
 from stemforge.api.limits import BodySizeLimit
 from stemforge.api.requests import applied_parameters, check_engines, check_limits, resolve_spec
@@ -62,7 +62,14 @@ app = FastAPI(
 install_error_handlers(app)
 # The limit is per replica process: each Ingress replica sets it from its settings at start-up.
 app.state.max_request_bytes = 64 * 1024
+app.state.api_key = None
 app.add_middleware(BodySizeLimit, limit=lambda: int(app.state.max_request_bytes))
+# Outermost: an unauthenticated request to /generate is a 401 before its body is even read.
+app.add_middleware(
+    ApiKeyGuard,
+    expected=lambda: app.state.api_key,
+    guarded=lambda path: path == "/generate" or path.startswith("/generate/"),
+)
 
 
 async def _answer(response: Any, timeout: float) -> Any:
@@ -115,6 +122,7 @@ class Ingress:
         self._routing = routing
         self._settings = settings
         app.state.max_request_bytes = settings.max_request_bytes
+        app.state.api_key = settings.api_key
         storage = storage_from_settings(settings)
         self._local_storage = storage if isinstance(storage, LocalDiskStorage) else None
         self._store = JobStore(storage)
@@ -171,8 +179,7 @@ class Ingress:
         response_model=GenerateAccepted,
         responses={200: {"model": GenerateAccepted, "description": "A repeat of a finished job"}},
     )
-    async def generate(self, body: GenerateRequest, request: Request, background: BackgroundTasks) -> Any:
-        check_api_key(request.headers, self._settings.api_key)
+    async def generate(self, body: GenerateRequest, background: BackgroundTasks) -> Any:
         stems = tuple(stem.value for stem in body.target_stems)
         routes = self._routing.route(self._settings.mode, stems)
         check_limits(body, self._settings)
@@ -204,27 +211,22 @@ class Ingress:
         return GenerateAccepted(generation_request_id=body.generation_request_id)
 
     @app.get("/generate/{generation_request_id}", response_model=JobStatusResponse)
-    async def job_status(
-        self, request: Request, generation_request_id: str = Path(max_length=128)
-    ) -> JobStatusResponse:
-        check_api_key(request.headers, self._settings.api_key)
+    async def job_status(self, generation_request_id: str = Path(max_length=128)) -> JobStatusResponse:
         record = await asyncio.to_thread(self._store.get, generation_request_id)
         if record is None:
             raise JobNotFound(f"no job with generation_request_id {generation_request_id!r}")
         return job_status_view(record)
 
     @app.get(BLOB_ROUTE + "/{container}/{path:path}", include_in_schema=False)
-    async def download(self, container: str, path: str) -> FileResponse:
-        # Job records live beside the blobs but are served only through GET /generate/{id}.
-        if (
-            self._local_storage is None
-            or container != self._settings.blob_container_name
-            or path.startswith(JOBS_PREFIX)
-        ):
+    async def download(self, container: str, path: str, request: Request) -> FileResponse:
+        storage = self._local_storage
+        if storage is None or container != self._settings.blob_container_name:
             raise BlobNotFound(f"no blob at {container}/{path}")
-        target = self._local_storage.resolve(path)
-        if not target.is_file():
-            raise BlobNotFound(f"no blob at {container}/{path}")
+        # With an API key, a blob is read with the key or by the signed URL the callback gave.
+        if self._settings.api_key is not None and not storage.signed_for(path, request.query_params):
+            check_api_key(request.headers, self._settings.api_key)
+        # Checked on the resolved path: job records are served only through GET /generate/{id}.
+        target = storage.public_file(path, hidden_prefixes=(JOBS_PREFIX,))
         return FileResponse(target, media_type=_media_type(target.suffix))
 
     @staticmethod

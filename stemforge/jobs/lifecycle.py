@@ -46,6 +46,8 @@ MAX_REASON_CHARS = 500
 # Progress is written to the record at most this often (a storage write each time); stage
 # changes and finished stems are written at once.
 PROGRESS_SAVE_SECONDS = 1.0
+# Open jobs one sweep attends to at once (due callbacks, takeovers).
+SWEEP_CONCURRENCY = 16
 # Recorded outcomes kept per replica to answer repeats from memory (about 500 bytes each).
 KNOWN_OUTCOMES = 4096
 # An outcome known from memory stops answering this long before its idempotency window ends, so
@@ -212,12 +214,15 @@ class JobLifecycle:
         self._clock = clock
         self._sleep = sleep
         self._running: dict[str, Job] = {}
+        self._busy: set[str] = set()  # accepted (a slot taken at once), generating or storing
         self._resumed: set[asyncio.Task[None]] = set()
         self._outcomes = KnownOutcomes(KNOWN_OUTCOMES, policy.idempotency_window_seconds)
 
     @property
     def active(self) -> int:
-        return len(self._running)
+        """Jobs accepted here and not yet through generating and storing: what
+        ``max_active_jobs`` bounds. A job waiting on its callback no longer counts."""
+        return len(self._busy)
 
     def is_running(self, generation_request_id: str) -> bool:
         return generation_request_id in self._running
@@ -236,18 +241,26 @@ class JobLifecycle:
         if existing is not None and not self._replaceable(existing):
             self._outcomes.remember(existing)
             return self._repeat(existing, fingerprint)
+        job_id = ticket.generation_request_id
         if self.active >= self._policy.max_active_jobs:
             raise Overloaded(f"{self.active} jobs in progress (MAX_ACTIVE_JOBS); retry shortly")
-        record = JobRecord.for_ticket(ticket, fingerprint)
-        record.created_at = record.updated_at = self._clock()
-        if existing is not None:
-            await self._io(self._store.replace, record)
-        elif not await self._io(self._store.create, record):
-            # A concurrent duplicate won the race to create the record.
-            winner = await self._io(self._store.get, ticket.generation_request_id)
-            if winner is None:  # pragma: no cover - created and deleted in between
-                raise JobNotFound(f"job {ticket.generation_request_id} vanished while being accepted")
-            return self._repeat(winner, fingerprint)
+        # The slot is taken before the next await: concurrent requests each see the ones before.
+        self._busy.add(job_id)
+        try:
+            record = JobRecord.for_ticket(ticket, fingerprint)
+            record.created_at = record.updated_at = self._clock()
+            if existing is not None:
+                await self._io(self._store.replace, record)
+            elif not await self._io(self._store.create, record):
+                # A concurrent duplicate won the race to create the record.
+                self._busy.discard(job_id)
+                winner = await self._io(self._store.get, job_id)
+                if winner is None:  # pragma: no cover - created and deleted in between
+                    raise JobNotFound(f"job {job_id} vanished while being accepted")
+                return self._repeat(winner, fingerprint)
+        except BaseException:
+            self._busy.discard(job_id)
+            raise
         return Acceptance(job=Job(ticket, record), record=record)
 
     def _known(self, generation_request_id: str) -> JobRecord | KnownOutcome | None:
@@ -279,6 +292,7 @@ class JobLifecycle:
         callback (or, when even storage is down, an open marker that a sweep picks up)."""
         job_id = job.ticket.generation_request_id
         self._running[job_id] = job
+        self._busy.add(job_id)
         heartbeat = asyncio.create_task(self._beat(job))
         try:
             try:
@@ -287,12 +301,15 @@ class JobLifecycle:
                 reason = f"generation failed: {describe_failure(exc)}"
                 logger.error("job %s: %s", job_id, reason)
                 payload = failed_payload(job.ticket, reason, self._clock())
+            finally:
+                self._busy.discard(job_id)  # from here on it only waits on its callback
             await self._finish(job, payload)
         except Exception:
             # Not even the outcome could be recorded: the marker stays open, a sweep retries.
             logger.exception("job %s: could not be finished; left for a sweep", job_id)
         finally:
             heartbeat.cancel()
+            self._busy.discard(job_id)
             self._running.pop(job_id, None)
 
     async def _generate_and_store(self, job: Job) -> CallbackPayload:
@@ -475,21 +492,34 @@ class JobLifecycle:
 
     async def sweep(self) -> None:
         now = self._clock()
-        for marker in await self._io(self._store.open_markers):
-            # A fresh heartbeat means a live job: skip it without reading its record, so sweeps
-            # stay cheap with many jobs in flight.
-            if (
-                self.is_running(marker.generation_request_id)
-                or now - marker.heartbeat_at < self._policy.lease_seconds
-            ):
-                continue
-            record = await self._io(self._store.get, marker.generation_request_id)
-            if record is None or record.run_id != marker.run_id:
-                await self._io(self._store.close, marker.generation_request_id)
-            elif record.status == "processing":
-                await self._take_over(record, marker)
-            else:
-                await self._callback_if_due(record)
+        # A fresh heartbeat means a live job: skip it without reading its record, so sweeps stay
+        # cheap with many jobs in flight.
+        stale = [
+            marker
+            for marker in await self._io(self._store.open_markers)
+            if not self.is_running(marker.generation_request_id)
+            and now - marker.heartbeat_at >= self._policy.lease_seconds
+        ]
+        # Side by side: one hanging callback receiver must not hold up every other due retry.
+        limit = asyncio.Semaphore(SWEEP_CONCURRENCY)
+
+        async def attend(marker: OpenJobMarker) -> None:
+            async with limit:
+                try:
+                    await self._attend(marker)
+                except Exception:
+                    logger.exception("sweep: job %s not attended; next sweep", marker.generation_request_id)
+
+        await asyncio.gather(*(attend(marker) for marker in stale))
+
+    async def _attend(self, marker: OpenJobMarker) -> None:
+        record = await self._io(self._store.get, marker.generation_request_id)
+        if record is None or record.run_id != marker.run_id:
+            await self._io(self._store.close, marker.generation_request_id)
+        elif record.status == "processing":
+            await self._take_over(record, marker)
+        else:
+            await self._callback_if_due(record)
 
     async def _take_over(self, record: JobRecord, marker: OpenJobMarker) -> None:
         attempt = max(record.attempt, marker.attempt) + 1

@@ -129,10 +129,18 @@ def test_oversized_bodies_are_refused_with_413(service: Service) -> None:
     assert streamed.status_code == 413
 
 
-def test_an_api_key_guards_generate_but_not_health(
-    start_service: Callable[..., Service], callback_receiver: CallbackReceiver, tmp_path: Path
-) -> None:
-    svc = start_service(Settings(local_storage_dir=tmp_path, api_key="s3cret"), name="auth")
+@pytest.fixture(scope="module")
+def auth_service(start_service: Callable[..., Service], tmp_path_factory: pytest.TempPathFactory) -> Service:
+    return start_service(
+        Settings(local_storage_dir=tmp_path_factory.mktemp("auth"), api_key="s3cret"), name="auth"
+    )
+
+
+KEY = {"x-api-key": "s3cret"}
+
+
+def test_an_api_key_guards_generate_but_not_health(auth_service: Service) -> None:
+    svc = auth_service
     url = f"{svc.base_url}/generate"
 
     assert httpx.post(url, json=_body("auth-0")).status_code == 401
@@ -145,6 +153,54 @@ def test_an_api_key_guards_generate_but_not_health(
     assert httpx.get(f"{url}/auth-1").status_code == 401
     assert httpx.get(f"{url}/auth-1", headers={"x-api-key": "s3cret"}).status_code == 200
     assert httpx.get(f"{svc.base_url}/health").status_code == 200
+
+
+def test_without_the_key_a_bad_body_is_a_401_not_a_422(auth_service: Service) -> None:
+    url = f"{auth_service.base_url}/generate"
+    assert httpx.post(url, json={"target_stems": "nonsense"}).status_code == 401
+    assert (
+        httpx.post(url, content=b"{not json", headers={"content-type": "application/json"}).status_code == 401
+    )
+    assert httpx.post(url, json={"target_stems": "nonsense"}, headers=KEY).status_code == 422
+
+
+def test_with_a_key_blobs_are_read_by_signed_url_or_with_the_key_only(
+    auth_service: Service, callback_receiver: CallbackReceiver
+) -> None:
+    url = f"{auth_service.base_url}/generate"
+    assert httpx.post(url, json=_body("auth-blobs", callback_receiver.url), headers=KEY).status_code == 202
+    blob_url = callback_receiver.wait_for("auth-blobs")["generated_stems"][0]["blob_url"]
+    plain, _, query = blob_url.partition("?")
+    assert "sig=" in query and "se=" in query
+
+    assert httpx.get(blob_url).status_code == 200
+    assert httpx.get(plain).status_code == 401, "a guessed path is not enough"
+    assert httpx.get(plain, headers=KEY).status_code == 200
+    assert httpx.get(f"{plain}?{query.replace('sig=', 'sig=x')}").status_code == 401
+    other_stem = plain.replace("/drums.wav", "/bass.wav")
+    assert httpx.get(f"{other_stem}?{query}").status_code == 401, "a signature is for its own path"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "_jobs/records/auth-1.json",
+        "%2e/_jobs/records/auth-1.json",
+        "aud-r/%2E%2E/_jobs/records/auth-1.json",
+        ".%2f_jobs/records/auth-1.json",
+        "x/y/%2e%2e/%2e%2e/_jobs/records/auth-1.json",
+        "aud-r/auth-1/drums%00.wav",
+    ],
+)
+def test_job_records_are_never_served_as_blobs_even_with_the_key(auth_service: Service, path: str) -> None:
+    httpx.post(f"{auth_service.base_url}/generate", json=_body("auth-1"), headers=KEY)
+    response = httpx.get(f"{auth_service.base_url}/blobs/audio-files/{path}", headers=KEY)
+    assert response.status_code == 404, response.text
+    assert "fingerprint" not in response.text
+
+
+def test_a_nul_in_a_job_id_is_a_404_not_a_500(auth_service: Service) -> None:
+    assert httpx.get(f"{auth_service.base_url}/generate/gen%00x", headers=KEY).status_code == 404
 
 
 def test_signed_callbacks_verify_with_a_standard_webhooks_library(

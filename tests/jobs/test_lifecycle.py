@@ -633,3 +633,89 @@ def test_a_resumed_run_calls_back_under_its_own_webhook_id(store: RecordingStore
     assert record is not None and record.callback is not None and record.callback.delivered
     assert record.callback.webhook_id != first_id
     assert record.callback.webhook_id.startswith(first_id)  # the job's id, then the attempt
+
+
+def test_concurrent_acceptances_never_exceed_max_active_jobs(store: RecordingStore) -> None:
+    # The bound was checked before the awaits that write the record: 81 jobs got in against 64.
+    policy = LifecyclePolicy(**{**POLICY.__dict__, "max_active_jobs": 3})
+    lifecycle = _lifecycle(store, FakeEngines(), FakeUploader(), Clock(), policy)
+
+    async def burst() -> list[object]:
+        return await asyncio.gather(
+            *(lifecycle.accept(_ticket(f"burst-{i}"), "fp") for i in range(10)), return_exceptions=True
+        )
+
+    outcomes = asyncio.run(burst())
+    assert sum(1 for o in outcomes if not isinstance(o, Exception)) == 3
+    assert sum(1 for o in outcomes if isinstance(o, Overloaded)) == 7
+    assert lifecycle.active == 3
+
+
+class HangingUploader(FakeUploader):
+    """Its callback attempts hang until released (a receiver that never answers)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+        self.in_flight = 0
+        self.most_in_flight = 0
+
+    async def attempt(self, url: str, webhook_id: str, body: bytes) -> AttemptOutcome:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            await self.release.wait()
+        finally:
+            self.in_flight -= 1
+        return await super().attempt(url, webhook_id, body)
+
+
+def test_a_job_waiting_on_its_callback_does_not_hold_a_generation_slot(store: RecordingStore) -> None:
+    # 64 jobs pointed at a hanging receiver used to refuse every other client.
+    policy = LifecyclePolicy(**{**POLICY.__dict__, "max_active_jobs": 1})
+
+    async def scenario() -> None:
+        uploader = HangingUploader()
+        lifecycle = _lifecycle(store, FakeEngines(), uploader, Clock(), policy)
+        first = await lifecycle.accept(_ticket("hanging"), "fp")
+        assert first.job is not None
+        running = asyncio.create_task(lifecycle.run(first.job))
+        while uploader.in_flight == 0:
+            await asyncio.sleep(0.01)
+        assert lifecycle.is_running("hanging") and lifecycle.active == 0
+        assert (await lifecycle.accept(_ticket("next"), "fp")).is_new
+        uploader.release.set()
+        await running
+
+    asyncio.run(scenario())
+
+
+def test_a_sweep_attempts_due_callbacks_side_by_side(store: RecordingStore) -> None:
+    # Due retries ran one at a time: about 10 s per hanging receiver, for every job behind it.
+    clock = Clock()
+    uploader = HangingUploader()
+    for gen_id in ("due-1", "due-2", "due-3"):
+        record = JobRecord.for_ticket(_ticket(gen_id), "fp")
+        record.status, record.stage = "completed", Stage.CALLING_BACK
+        record.result = CallbackPayload(
+            generation_request_id=gen_id, audio_file_id="aud-1", status="completed", processing_time_seconds=1
+        )
+        record.callback = CallbackDelivery(uploader, [0], 10, clock=clock).new_state(
+            CALLBACK_URL, f"msg_{gen_id}"
+        )
+        store.create(record)
+        store.beat(record, at=clock.now - POLICY.lease_seconds - 1)
+    lifecycle = _lifecycle(store, FakeEngines(), uploader, clock)
+
+    async def scenario() -> None:
+        sweep = asyncio.create_task(lifecycle.sweep())
+        for _ in range(300):  # bounded: one at a time, the other two would never start
+            if uploader.most_in_flight == 3:
+                break
+            await asyncio.sleep(0.01)
+        uploader.release.set()
+        await sweep
+
+    asyncio.run(scenario())
+    assert uploader.most_in_flight == 3
+    assert all(store.get(g).stage == Stage.COMPLETED for g in ("due-1", "due-2", "due-3"))  # type: ignore[union-attr]
