@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 QUICK = ["service", "procedural", "storage"]
-ALL = [*QUICK, "musicgen"]
+ALL = [*QUICK, "ingress_memory", "musicgen"]
 
 
 def main(names: list[str]) -> int:
