@@ -17,7 +17,7 @@ import yaml
 from stemforge.engines.registry import engine_entry
 from stemforge.errors import ConfigurationError
 from stemforge.launch.serveconfig import read_serve_config, the_application
-from stemforge.launch.variants import derive
+from stemforge.launch.variants import DEPLOYMENT_KEYS_IN_ORDER, derive
 from stemforge.settings import REPO_ROOT
 
 BASE = "serve_config.yaml"
@@ -28,16 +28,7 @@ GENERATED = (
     "# fails when a committed variant differs from what `make configs` writes.\n"
 )
 # Presentation only: replica and resource keys first, as a reader looks for them.
-_DEPLOYMENT_ORDER = (
-    "name",
-    "num_replicas",
-    "autoscaling_config",
-    "max_ongoing_requests",
-    "max_queued_requests",
-    "graceful_shutdown_timeout_s",
-    "ray_actor_options",
-    "user_config",
-)
+_DEPLOYMENT_ORDER = ("name", *DEPLOYMENT_KEYS_IN_ORDER)
 _SERVE_CONFIG_V2 = re.compile(r"^(?P<indent> *)serveConfigV2: \|\n", re.MULTILINE)
 
 

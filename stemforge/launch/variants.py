@@ -22,17 +22,17 @@ from stemforge.errors import ConfigurationError
 from stemforge.launch.serveconfig import the_application
 
 VARIANT_KEYS = frozenset({"header", "proxy_location", "http_options", "env_vars", "omit", "deployments"})
-DEPLOYMENT_KEYS = frozenset(
-    {
-        "num_replicas",
-        "autoscaling_config",
-        "max_ongoing_requests",
-        "max_queued_requests",
-        "graceful_shutdown_timeout_s",
-        "ray_actor_options",
-        "user_config",
-    }
+# What an overlay may set per deployment, in the order generated files list them.
+DEPLOYMENT_KEYS_IN_ORDER = (
+    "num_replicas",
+    "autoscaling_config",
+    "max_ongoing_requests",
+    "max_queued_requests",
+    "graceful_shutdown_timeout_s",
+    "ray_actor_options",
+    "user_config",
 )
+DEPLOYMENT_KEYS = frozenset(DEPLOYMENT_KEYS_IN_ORDER)
 # Engine parameters that depend on the machine, not on the service: CPU threads, CPU int8.
 PER_VARIANT_USER_CONFIG = frozenset({"num_threads", "cpu_int8"})
 
