@@ -27,7 +27,6 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -36,7 +35,8 @@ from stemforge.api.schemas import CallbackPayload
 from stemforge.engines.base import EngineDone, EngineEvent, EngineJob, EngineProgress
 from stemforge.errors import EngineLost, JobConflict, JobNotFound, Overloaded, ResultsLost, StemforgeError
 from stemforge.jobs.callbacks import AttemptOutcome, CallbackDelivery
-from stemforge.jobs.records import CallbackState, JobProgress, JobRecord, JobStatus, OpenJobMarker, Stage
+from stemforge.jobs.outcomes import KNOWN_OUTCOMES, KnownOutcome, KnownOutcomes
+from stemforge.jobs.records import CallbackState, JobProgress, JobRecord, OpenJobMarker, Stage
 from stemforge.jobs.store import JobStore
 from stemforge.jobs.ticket import JobTicket
 
@@ -48,11 +48,6 @@ MAX_REASON_CHARS = 500
 PROGRESS_SAVE_SECONDS = 1.0
 # Open jobs one sweep attends to at once (due callbacks, takeovers).
 SWEEP_CONCURRENCY = 16
-# Recorded outcomes kept per replica to answer repeats from memory (about 500 bytes each).
-KNOWN_OUTCOMES = 4096
-# An outcome known from memory stops answering this long before its idempotency window ends, so
-# clocks that differ a little between replicas never let it outlive a replacement made elsewhere.
-CLOCK_SKEW_SECONDS = 60.0
 
 TRANSITIONS: Mapping[Stage, frozenset[Stage]] = {
     Stage.ACCEPTED: frozenset({Stage.GENERATING, Stage.CALLING_BACK, Stage.FAILED}),
@@ -111,54 +106,6 @@ class Job:
     # in a thread cannot land after the close and reopen a finished job.
     marker_lock: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)
     closed: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class KnownOutcome:
-    """What a repeated request's answer needs of a job whose outcome was recorded."""
-
-    generation_request_id: str
-    run_id: str
-    fingerprint: str
-    status: JobStatus
-    created_at: float
-
-
-class KnownOutcomes:
-    """The most recently seen recorded outcomes (``completed`` or ``failed``), at most
-    ``capacity``, each for as long as its record cannot be replaced: ``window_seconds`` after the
-    job was accepted, less ``CLOCK_SKEW_SECONDS``."""
-
-    def __init__(self, capacity: int, window_seconds: float) -> None:
-        self._capacity = capacity
-        self._lifetime = window_seconds - CLOCK_SKEW_SECONDS
-        self._entries: OrderedDict[str, KnownOutcome] = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def remember(self, record: JobRecord) -> None:
-        """``record`` as recorded in storage (written or read back); one still processing is
-        ignored, since another replica may move it on."""
-        if record.status == "processing":
-            return
-        job_id = record.generation_request_id
-        self._entries[job_id] = KnownOutcome(
-            job_id, record.run_id, record.fingerprint, record.status, record.created_at
-        )
-        self._entries.move_to_end(job_id)
-        while len(self._entries) > self._capacity:
-            self._entries.popitem(last=False)
-
-    def get(self, generation_request_id: str, now: float) -> KnownOutcome | None:
-        known = self._entries.get(generation_request_id)
-        if known is None:
-            return None
-        if now - known.created_at > self._lifetime:
-            del self._entries[generation_request_id]  # replaceable soon: storage decides
-            return None
-        self._entries.move_to_end(generation_request_id)
-        return known
 
 
 @dataclass(frozen=True)

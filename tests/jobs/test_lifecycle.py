@@ -13,14 +13,13 @@ from stemforge.engines.base import EngineDone, EngineEvent, EngineJob, EnginePro
 from stemforge.errors import EngineLost, JobConflict, Overloaded, ResultsLost, StorageError
 from stemforge.jobs.callbacks import AttemptOutcome, CallbackDelivery
 from stemforge.jobs.lifecycle import (
-    CLOCK_SKEW_SECONDS,
     TRANSITIONS,
     IllegalTransition,
     Job,
     JobLifecycle,
-    KnownOutcomes,
     LifecyclePolicy,
 )
+from stemforge.jobs.outcomes import CLOCK_SKEW_SECONDS, KnownOutcomes
 from stemforge.jobs.records import JobRecord, Stage
 from stemforge.jobs.store import JobStore
 from stemforge.jobs.ticket import JobTicket
