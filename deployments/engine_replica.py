@@ -2,15 +2,14 @@
 deployment name (ProceduralEngine, MusicGenEngine, ...), so each gets its own replicas, resources,
 autoscaling and ``user_config`` from serve_config.yaml.
 
-``generate`` streams: progress while the engine works, then a reference to the result, which
-stays in Ray's object store (owned by this replica) until the uploader reads it.
+``generate`` streams: progress while the engine works, then ``EngineDone``, then the result
+itself, which the caller leaves in Ray's object store and hands to the uploader by reference.
 """
 
 import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-import ray
 from ray import serve
 
 from stemforge.engines.base import EngineDone, EngineEvent, EngineJob, EngineResult, run_batch
@@ -55,7 +54,7 @@ class EngineReplica:
         jobs, trackers = [job for job, _ in work], [tracker for _, tracker in work]
         return await asyncio.to_thread(run_batch, self._engine, jobs, trackers)
 
-    async def generate(self, job: EngineJob) -> AsyncIterator[EngineEvent]:
+    async def generate(self, job: EngineJob) -> AsyncIterator[EngineEvent | EngineResult]:
         tracker = ProgressTracker(job.stems)
         work: asyncio.Future[EngineResult | Exception] = asyncio.ensure_future(
             self._generate_batch((job, tracker))
@@ -70,7 +69,8 @@ class EngineReplica:
         result: EngineResult | Exception = work.result()
         if isinstance(result, Exception):
             raise result
-        yield EngineDone(await asyncio.to_thread(ray.put, result))
+        yield EngineDone()
+        yield result
 
     async def describe(self) -> dict[str, Any]:
         status = self._engine.status()

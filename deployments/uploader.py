@@ -1,13 +1,11 @@
 """The uploader deployment: writes a job's stems to storage and makes its callback attempts.
 
-It receives references to the engines' results (``EngineDone.result``) and reads the audio from
-Ray's object store itself. It never writes job records: the job's lifecycle, in the ingress,
-records what the uploader returns.
+It is called with references to the engines' results as arguments: Ray resolves them here, from
+the object store, so the audio never passes through the caller. It never writes job records:
+the job's lifecycle, in the ingress, records what the uploader returns.
 """
 
 import asyncio
-from collections.abc import Sequence
-from typing import Any
 
 from ray import serve
 
@@ -30,10 +28,8 @@ class Uploader:
         self._publisher = ResultPublisher(self._storage, settings.wav_subtype)
         self._callbacks = callback_client(settings)
 
-    async def store(self, ticket: JobTicket, results: Sequence[Any]) -> CallbackPayload:
-        # ``results`` are ObjectRefs (nested in a list, so Serve passes them unresolved).
-        resolved: list[EngineResult] = list(await asyncio.gather(*results))
-        return await self._publisher.store(ticket, resolved)
+    async def store(self, ticket: JobTicket, *results: EngineResult) -> CallbackPayload:
+        return await self._publisher.store(ticket, results)
 
     async def attempt(self, url: str, webhook_id: str, body: bytes) -> AttemptOutcome:
         return await self._callbacks.attempt(url, webhook_id, body)

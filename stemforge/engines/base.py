@@ -222,11 +222,16 @@ class EngineProgress:
 
 @dataclass(frozen=True)
 class EngineDone:
-    """The last item of an engine replica's stream: a reference to the ``EngineResult`` (a Ray
-    ``ObjectRef`` owned by the replica), so the audio goes to the uploader without passing
-    through whoever reads the stream."""
+    """The end of an engine's work on a job. From the replica it carries nothing: it announces
+    that the stream's next, last item is the ``EngineResult`` itself, which readers pass on by
+    reference (an ``ObjectRef`` they own) without fetching it, so the audio goes to the uploader
+    without passing through them. The lifecycle receives it with ``result`` set to that reference.
 
-    result: Any
+    (Why not a reference put by the replica inside this item: Ray loses the count of references
+    nested in a streamed item when they are passed on, ray-project/ray#58080; it failed here as
+    ReferenceCountingAssertionError under load.)"""
+
+    result: Any = None
 
 
 EngineEvent = EngineProgress | EngineDone

@@ -1,6 +1,7 @@
-"""The lifecycle's ports over Ray Serve handles: engine replicas stream progress and hand back a
-reference to their result; the uploader is called with those references, so the audio goes from
-engine to uploader through Ray's object store and never through the ingress."""
+"""The lifecycle's ports over Ray Serve handles: engine replicas stream progress, then their
+result, which is read here only as a reference (the stream's items as ``ObjectRef``s, owned by
+this caller); the uploader is called with those references as arguments, so Ray hands it the
+audio from the object store and the ingress never holds it."""
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, cast
@@ -9,7 +10,7 @@ from ray.exceptions import ActorUnavailableError, ObjectLostError, RayActorError
 from ray.serve.handle import DeploymentHandle, DeploymentResponseGenerator
 
 from stemforge.api.schemas import CallbackPayload
-from stemforge.engines.base import EngineEvent, EngineJob
+from stemforge.engines.base import EngineDone, EngineEvent, EngineJob
 from stemforge.errors import EngineLost, ResultsLost
 from stemforge.jobs.callbacks import AttemptOutcome
 from stemforge.jobs.ticket import JobTicket
@@ -24,11 +25,18 @@ class EngineHandles:
 
     async def stream(self, engine: str, job: EngineJob) -> AsyncIterator[EngineEvent]:
         try:
-            events = cast(DeploymentResponseGenerator, self._streams[engine].generate.remote(job))
-            async for event in events:
+            response = cast(DeploymentResponseGenerator, self._streams[engine].generate.remote(job))
+            items = await response._to_object_ref_gen()
+            async for item in items:
+                event = await item  # progress: a few numbers
+                if isinstance(event, EngineDone):
+                    # The next item is the result: its reference, unread.
+                    yield EngineDone(result=await items.__anext__())
+                    return
                 yield event
         except REPLICA_LOST as exc:
             raise EngineLost(f"{engine} replica lost ({type(exc).__name__})") from exc
+        raise EngineLost(f"the {engine} engine ended its stream without a result")
 
 
 class UploaderHandle:
@@ -37,7 +45,8 @@ class UploaderHandle:
 
     async def store(self, ticket: JobTicket, results: Sequence[Any]) -> CallbackPayload:
         try:
-            payload: CallbackPayload = await self._handle.store.remote(ticket, list(results))
+            # As arguments of their own, Ray resolves the references for the uploader.
+            payload: CallbackPayload = await self._handle.store.remote(ticket, *results)
         except ObjectLostError as exc:  # includes OwnerDiedError: the engine replica that held them
             raise ResultsLost(f"engine results lost before they were stored ({type(exc).__name__})") from exc
         return payload

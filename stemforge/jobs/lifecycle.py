@@ -106,6 +106,10 @@ class Job:
     # in a thread cannot land after the close and reopen a finished job.
     marker_lock: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)
     closed: bool = False
+    # Record writes go out in order from one writer task, off the job's path (see ``_save``).
+    pending: list[JobRecord] = dataclasses.field(default_factory=list)
+    writer: "asyncio.Task[None] | None" = None
+    write_failed: bool = False  # the last write did not go through: storage is failing
 
 
 @dataclass(frozen=True)
@@ -163,6 +167,7 @@ class JobLifecycle:
         self._running: dict[str, Job] = {}
         self._busy: set[str] = set()  # accepted (a slot taken at once), generating or storing
         self._resumed: set[asyncio.Task[None]] = set()
+        self._writers: set[asyncio.Task[None]] = set()
         self._outcomes = KnownOutcomes(KNOWN_OUTCOMES, policy.idempotency_window_seconds)
 
     @property
@@ -251,6 +256,7 @@ class JobLifecycle:
             finally:
                 self._busy.discard(job_id)  # from here on it only waits on its callback
             await self._finish(job, payload)
+            await self._flush(job)  # a callback scheduled for later is on record when the run ends
         except Exception:
             # Not even the outcome could be recorded: the marker stays open, a sweep retries.
             logger.exception("job %s: could not be finished; left for a sweep", job_id)
@@ -358,6 +364,10 @@ class JobLifecycle:
         if job.ticket.callback_url:
             record.callback = self._delivery.new_state(job.ticket.callback_url, job.ticket.webhook_id)
             await self._move(job, Stage.CALLING_BACK)
+            # The outcome is recorded before the client hears it; when storage is failing, the
+            # callback is not held back by it (the record catches up, or a sweep does).
+            if not job.write_failed:
+                await self._flush(job)
         await self._deliver(job)
 
     async def _deliver(self, job: Job) -> None:
@@ -374,9 +384,11 @@ class JobLifecycle:
             await self._delivery.run(state, body, persist)
         if state is None or state.finished:
             await self._move(job, Stage.COMPLETED if record.status == "completed" else Stage.FAILED)
-            async with job.marker_lock:
-                job.closed = True
-                await self._io(self._store.close, record.generation_request_id, quiet=True)
+            # Closed only once the final record is written: else a sweep finds it and finishes it.
+            if await self._flush(job):
+                async with job.marker_lock:
+                    job.closed = True
+                    await self._io(self._store.close, record.generation_request_id, quiet=True)
 
     # --- record writes ---------------------------------------------------------------------------
 
@@ -388,20 +400,39 @@ class JobLifecycle:
         await self._save(job)
 
     async def _save(self, job: Job) -> None:
-        """Write the record; a storage failure is logged and the job goes on (as ``_io`` quiet).
-        An outcome in the record is known to repeats once it is written."""
-        record = job.record
-        record.updated_at = self._clock()
-        # Read before the write: a status only ever leaves "processing", so an outcome seen here
-        # is in the bytes written.
-        outcome = record.status != "processing"
-        try:
-            await self._io(self._store.save, record)
-        except StemforgeError as exc:
-            logger.error("job record not updated (save): %s", exc)
-            return
-        if outcome:
-            self._outcomes.remember(record)
+        """Queue a write of the record as it is now. Writes leave in order from one writer task
+        per job, off the job's path: storage that hangs delays the record, never the stems. A
+        snapshot replaces a queued one of the same stage (progress), so every stage is written,
+        in order, and a hung store never piles up more than one write per stage."""
+        snapshot = job.record.model_copy(deep=True)
+        snapshot.updated_at = self._clock()
+        if job.pending and job.pending[-1].stage == snapshot.stage:
+            job.pending[-1] = snapshot
+        else:
+            job.pending.append(snapshot)
+        if job.writer is None or job.writer.done():
+            job.writer = asyncio.create_task(self._write(job))
+            self._writers.add(job.writer)  # the loop keeps only weak references to tasks
+            job.writer.add_done_callback(self._writers.discard)
+
+    async def _write(self, job: Job) -> None:
+        while job.pending:
+            snapshot = job.pending.pop(0)
+            try:
+                await self._io(self._store.save, snapshot)
+            except StemforgeError as exc:
+                job.write_failed = True
+                logger.error("job %s: record not updated: %s", snapshot.generation_request_id, exc)
+                continue
+            job.write_failed = False
+            # An outcome is known to repeats once it is written (``stemforge.jobs.outcomes``).
+            self._outcomes.remember(snapshot)
+
+    async def _flush(self, job: Job) -> bool:
+        """Wait for the queued writes; whether the last one went through."""
+        while job.writer is not None and not job.writer.done():
+            await asyncio.shield(job.writer)
+        return not job.write_failed
 
     async def _beat(self, job: Job) -> None:
         # The marker was written when the job was accepted; refresh it so no sweep takes over.

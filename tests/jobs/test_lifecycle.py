@@ -45,15 +45,18 @@ class FakeEngines:
     """Each engine follows a script of runs: "ok" (progress, then done), "lost" (the replica dies
     mid-run), "boom" (the engine raises)."""
 
-    def __init__(self, **scripts: list[str]) -> None:
+    def __init__(self, clock: "Clock | None" = None, **scripts: list[str]) -> None:
         self.scripts = {engine: list(runs) for engine, runs in scripts.items()}
         self.calls: list[tuple[str, tuple[str, ...]]] = []
+        self.clock = clock  # advanced 2 s per progress event when given: rendering takes time
 
     async def stream(self, engine: str, job: EngineJob) -> AsyncIterator[EngineEvent]:
         self.calls.append((engine, job.stems))
         run = self.scripts[engine].pop(0) if self.scripts.get(engine) else "ok"
         for fraction in (0.25, 0.5):
             await asyncio.sleep(0.01)  # engines work concurrently
+            if self.clock is not None:
+                self.clock.now += 2
             yield EngineProgress(dict.fromkeys(job.stems, fraction), eta_seconds=4.0)
         if run == "lost":
             raise EngineLost(f"{engine} replica lost")
@@ -390,14 +393,13 @@ def test_without_a_callback_url_the_job_completes_after_storing(store: Recording
 
 def test_progress_is_per_stem_with_its_engine_and_an_eta(store: RecordingStore) -> None:
     clock = Clock()
-    lifecycle = _lifecycle(store, FakeEngines(), FakeUploader(), clock)
+    lifecycle = _lifecycle(store, FakeEngines(clock), FakeUploader(), clock)
     snapshots: list[dict[str, Any]] = []
     original = store.save
 
     def save(record: JobRecord) -> None:
         if record.stage == Stage.GENERATING and record.progress is not None:
             snapshots.append(record.progress.model_dump())
-        clock.now += 2  # each write takes time, so the throttle lets progress through
         original(record)
 
     store.save = save  # type: ignore[method-assign]
@@ -527,7 +529,7 @@ def test_a_crashed_job_is_resumed_by_a_sweep_with_the_next_attempt(store: Record
 
     async def scenario() -> None:
         await lifecycle.sweep()
-        while lifecycle.active:
+        while lifecycle.is_running("orphan"):
             await asyncio.sleep(0.01)
 
     asyncio.run(scenario())
@@ -568,7 +570,7 @@ def test_of_two_replicas_sweeping_an_abandoned_job_exactly_one_takes_it_over(sto
 
     async def scenario() -> None:
         await asyncio.gather(*(replica.sweep() for replica in replicas))
-        while any(replica.active for replica in replicas):
+        while any(replica.is_running("orphan") for replica in replicas):
             await asyncio.sleep(0.01)
 
     asyncio.run(scenario())
@@ -624,7 +626,7 @@ def test_a_resumed_run_calls_back_under_its_own_webhook_id(store: RecordingStore
 
     async def scenario() -> None:
         await lifecycle.sweep()
-        while lifecycle.active:
+        while lifecycle.is_running("orphan"):
             await asyncio.sleep(0.01)
 
     asyncio.run(scenario())
