@@ -47,7 +47,7 @@ class UploaderHandle:
         try:
             # As arguments of their own, Ray resolves the references for the uploader.
             payload: CallbackPayload = await self._handle.store.remote(ticket, *results)
-        except ObjectLostError as exc:  # includes OwnerDiedError: the engine replica that held them
+        except ObjectLostError as exc:  # the node whose object store held them is gone
             raise ResultsLost(f"engine results lost before they were stored ({type(exc).__name__})") from exc
         return payload
 
