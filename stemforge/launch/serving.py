@@ -7,18 +7,12 @@ Ctrl-C reaches ``serve run`` as usual (it deletes the application, then Ray stop
 process); a SIGTERM ends the driver as Ray's handler has it, which also stops the local cluster.
 """
 
-import os
 import signal
 from pathlib import Path
 
 from stemforge.launch.watch import Watchdog, say
 
 STARTUP_FAILED = 3
-# Serve's HAProxy ingress (shipped with ray[serve] on Linux) in place of its Python HTTP proxy:
-# the proxy hop was most of the 202 path (bench/service_bench.py: 48 ms p50 at 10 clients through
-# the Python proxy, 10 ms through HAProxy). Ray processes read it when they start, so it is set
-# before `serve run` starts the local cluster; RAY_SERVE_ENABLE_HA_PROXY=0 keeps the Python proxy.
-SERVE_PROCESS_ENV = {"RAY_SERVE_ENABLE_HA_PROXY": "1"}
 
 
 def serve_run(config: Path, app_name: str, timeout: float, ready_hint: str) -> int:
@@ -28,8 +22,6 @@ def serve_run(config: Path, app_name: str, timeout: float, ready_hint: str) -> i
     # starts us in the background sets SIGINT to ignored, and Python then raises nothing: restore
     # Python's handler.
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    for key, value in SERVE_PROCESS_ENV.items():
-        os.environ.setdefault(key, value)
     watchdog = Watchdog(app_name, timeout, ready_hint)
     watchdog.start()
     code: int | str | None = 0
