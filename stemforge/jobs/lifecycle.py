@@ -110,6 +110,7 @@ class Job:
     pending: list[JobRecord] = dataclasses.field(default_factory=list)
     writer: "asyncio.Task[None] | None" = None
     write_failed: bool = False  # the last write did not go through: storage is failing
+    trailing_save: "asyncio.Task[None] | None" = None  # progress held back by the throttle
 
 
 @dataclass(frozen=True)
@@ -350,8 +351,19 @@ class JobLifecycle:
         known = [eta for eta in pending if eta is not None]
         progress.eta_seconds = (max(known) if known else 0.0) if len(known) == len(pending) else None
         now = self._clock()
-        if force or now - job.progress_saved_at >= PROGRESS_SAVE_SECONDS:
+        wait = PROGRESS_SAVE_SECONDS - (now - job.progress_saved_at)
+        if force or wait <= 0:
             job.progress_saved_at = now
+            await self._save(job)
+        elif job.trailing_save is None or job.trailing_save.done():
+            # Held back by the throttle: written a little later, so the last report before a quiet
+            # stretch (the codec, loudness) is not lost until the next stage.
+            job.trailing_save = asyncio.create_task(self._save_later(job, wait))
+
+    async def _save_later(self, job: Job, delay: float) -> None:
+        await self._sleep(delay)
+        if job.record.stage == Stage.GENERATING:
+            job.progress_saved_at = self._clock()
             await self._save(job)
 
     # --- the outcome and its callback ------------------------------------------------------------

@@ -720,3 +720,26 @@ def test_a_sweep_attempts_due_callbacks_side_by_side(store: RecordingStore) -> N
     asyncio.run(scenario())
     assert uploader.most_in_flight == 3
     assert all(store.get(g).stage == Stage.COMPLETED for g in ("due-1", "due-2", "due-3"))  # type: ignore[union-attr]
+
+
+def test_a_report_held_back_by_the_throttle_is_written_soon_after(store: RecordingStore) -> None:
+    # MusicGen reports its last decoding steps, then spends seconds in the codec without a word:
+    # the last report used to wait for the next stage to reach the record.
+    lifecycle = _lifecycle(store, FakeEngines(), FakeUploader(), Clock())
+
+    async def scenario() -> None:
+        acceptance = await lifecycle.accept(_ticket(), "fp")
+        job = acceptance.job
+        assert job is not None
+        await lifecycle._move(job, Stage.GENERATING)
+        lifecycle._set_stems(job, ("drums", "bass"), "generating")
+        await lifecycle._report(job, "procedural", EngineProgress({"drums": 0.2, "bass": 0.2}))
+        await lifecycle._report(job, "procedural", EngineProgress({"drums": 0.9, "bass": 0.9}))
+        for _ in range(100):  # bounded: the trailing write comes after the throttle's second
+            record = store.get("gen-1")
+            if record is not None and record.progress is not None and record.progress.fraction == 0.9:
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError("the held-back report never reached the record")
+
+    asyncio.run(scenario())
