@@ -115,11 +115,6 @@ class CallbackClient:
             parse_retry_after(response.headers.get("retry-after"), time.time()),
         )
 
-    async def aclose(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
-
 
 def callback_client(settings: "Settings") -> CallbackClient:
     secret = settings.callback_signing_secret

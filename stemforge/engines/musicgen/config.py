@@ -2,13 +2,12 @@
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 from stemforge.engines.config import Range, parse_user_config
 from stemforge.errors import ConfigurationError
 
 KvCache = Literal["preallocated", "dynamic"]
-KV_CACHES: tuple[str, ...] = get_args(KvCache)
 
 
 @dataclass(frozen=True)
