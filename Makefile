@@ -15,25 +15,25 @@ export RAY_USAGE_STATS_ENABLED ?= 0
 # The procedural engine plays a General MIDI SoundFont (MIT-licensed FluidR3 Mono) through
 # libfluidsynth, both from Debian; without them it falls back to DSP synthesis.
 SOUNDFONT := /usr/share/sounds/sf3/FluidR3Mono_GM.sf3
-SYSTEM_PACKAGES := fluidr3mono-gm-soundfont libfluidsynth3
+SYSTEM_PACKAGES := fluidr3mono-gm-soundfont libfluidsynth3 chromium
 
 .PHONY: install system-packages run configs test lint bench examples clean
 
 install: $(VENV)/.installed node_modules/.installed system-packages
 
 system-packages:
-	@if [ -f $(SOUNDFONT) ] && ldconfig -p | grep -q libfluidsynth.so.3; then :; \
+	@if [ -f $(SOUNDFONT) ] && ldconfig -p | grep -q libfluidsynth.so.3 && [ -x /usr/bin/chromium ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
 	else \
-	  echo "note: for sampled instruments run: sudo apt-get install $(SYSTEM_PACKAGES)"; \
+	  echo "note: for sampled instruments and the browser tests run: sudo apt-get install $(SYSTEM_PACKAGES)"; \
 	  echo "      (without them the procedural engine uses DSP synthesis)"; \
 	fi
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev,musicgen]"
+	$(BIN)/pip install --quiet -e ".[dev,musicgen,stable-audio]"
 	touch $@
 
 node_modules/.installed: package.json package-lock.json

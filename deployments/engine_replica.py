@@ -74,4 +74,9 @@ class EngineReplica:
 
     async def describe(self) -> dict[str, Any]:
         status = self._engine.status()
-        return {"status": status.summary, "device": self._engine.device, "problems": list(status.problems)}
+        return {
+            **self._engine.details(),
+            "status": status.summary,
+            "device": self._engine.device,
+            "problems": list(status.problems),
+        }

@@ -24,7 +24,13 @@ from ray.serve.handle import DeploymentHandle
 from stemforge.api.auth import ApiKeyGuard, check_api_key
 from stemforge.api.errors import install_error_handlers
 from stemforge.api.limits import BodySizeLimit
-from stemforge.api.requests import applied_parameters, check_engines, check_limits, resolve_spec
+from stemforge.api.requests import (
+    applied_parameters,
+    check_engines,
+    check_limits,
+    resolve_spec,
+    route_request,
+)
 from stemforge.api.schemas import (
     GenerateAccepted,
     GenerateRequest,
@@ -42,6 +48,7 @@ from stemforge.jobs.records import fingerprint
 from stemforge.jobs.ssrf import ascii_host, check_callback_url
 from stemforge.jobs.store import JOBS_PREFIX, JobStore
 from stemforge.jobs.ticket import JobTicket
+from stemforge.playground import include_playground
 from stemforge.routing import RoutingTable
 from stemforge.settings import Settings
 from stemforge.storage.factory import storage_from_settings
@@ -60,6 +67,7 @@ app = FastAPI(
     version="0.1.0",
 )
 install_error_handlers(app)
+include_playground(app)  # static page at /playground, outside the API key guard
 # The limit is per replica process: each Ingress replica sets it from its settings at start-up.
 app.state.max_request_bytes = 64 * 1024
 app.state.api_key = None
@@ -181,9 +189,9 @@ class Ingress:
     )
     async def generate(self, body: GenerateRequest, background: BackgroundTasks) -> Any:
         stems = tuple(stem.value for stem in body.target_stems)
-        routes = self._routing.route(self._settings.mode, stems)
+        routes = route_request(body, self._routing, self._settings.mode, self._engines)
         check_limits(body, self._settings)
-        spec = resolve_spec(body)
+        spec = resolve_spec(body, engines=len(routes))
         check_engines(spec, routes)
         if body.callback_url is not None:
             url, allowed = str(body.callback_url), self._settings.callback_allowed_hosts
@@ -199,7 +207,7 @@ class Ingress:
             stems=stems,
             routes=routes,
             spec=spec,
-            parameters=applied_parameters(spec),
+            parameters=applied_parameters(spec, routes),
         )
         acceptance = await self._jobs.accept(ticket, fingerprint(body.model_dump_json()))
         if acceptance.job is None:

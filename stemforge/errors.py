@@ -68,3 +68,10 @@ class EngineLost(StemforgeError):
 class ResultsLost(EngineLost):
     """An engine finished, but its results were lost before the uploader read them (the replica
     that held them died)."""
+
+
+class GenerationFailed(StemforgeError):
+    """An engine could not render a request (non-finite output, a plan it cannot make): the job
+    fails with this reason; another replica would fail the same way."""
+
+    status_code = 500

@@ -51,9 +51,13 @@ class RoutingTable:
         """The engines a mode needs, in a stable order."""
         return sorted(set(self.stems[mode].values()))
 
-    def route(self, mode: str, stems: Sequence[str]) -> dict[str, tuple[str, ...]]:
-        """Group ``stems`` by engine, keeping the request's order within each group."""
+    def route(
+        self, mode: str, stems: Sequence[str], overrides: Mapping[str, str] | None = None
+    ) -> dict[str, tuple[str, ...]]:
+        """Group ``stems`` by engine, keeping the request's order within each group; a stem in
+        ``overrides`` (a request's ``parameters.engines``, already checked) goes to its engine."""
+        overrides = overrides or {}
         routes: dict[str, list[str]] = {}
         for stem in stems:
-            routes.setdefault(self.stems[mode][stem], []).append(stem)
+            routes.setdefault(overrides.get(stem, self.stems[mode][stem]), []).append(stem)
         return {engine: tuple(group) for engine, group in routes.items()}

@@ -105,7 +105,46 @@ class Settings(BaseSettings):
         default="facebook/musicgen-small",
         description="MusicGen checkpoint: a Hugging Face model id (resolved from the cache) or a folder.",
     )
+    stable_audio_model: str = Field(
+        default="stabilityai/stable-audio-open-1.0",
+        description="Stable Audio Open checkpoint (a diffusers pipeline): a Hugging Face model id "
+        "(resolved from the cache) or a folder.",
+    )
+    # Quality analysis (callback "quality", "warnings", "mix_url"): bounds of the warnings and the
+    # mix's gain staging (docs/quality.md).
+    quality_analysis: bool = Field(
+        default=True, description="Measure every stem and the mix; false: no quality, warnings or mix."
+    )
+    quality_tempo_tolerance_percent: float = Field(default=2.0, gt=0, le=50)
+    quality_min_tempo_confidence: float = Field(default=0.15, ge=0, le=1)
+    quality_max_grid_offset_ms: float = Field(default=75.0, gt=0, le=1000)
+    quality_min_grid_coherence: float = Field(default=0.3, ge=0, le=1)
+    quality_min_chord_adherence: float = Field(default=0.25, ge=0, le=1)
+    quality_min_loudness_lufs: float = Field(default=-30.0, ge=-70, le=0)
+    quality_max_loudness_lufs: float = Field(default=-8.0, ge=-70, le=0)
+    quality_max_true_peak_dbtp: float = Field(default=-0.9, ge=-20, le=6)
+    quality_max_clipped_samples: int = Field(default=0, ge=0)
+    quality_max_silence_share: float = Field(default=0.5, ge=0, le=1)
+    quality_max_dc_offset: float = Field(default=0.01, ge=0, le=1)
+    quality_max_sub_20hz_share: float = Field(default=0.05, ge=0, le=1)
+    quality_min_clap_similarity: float | None = Field(default=None, ge=-1, le=1)
+    mix_stem_lufs: float = Field(
+        default=-20.0, ge=-60, le=0, description="Loudness of a mixed stem that has no engine-provided gain."
+    )
+    mix_true_peak_dbtp: float = Field(default=-1.0, ge=-20, le=0, description="True-peak ceiling of the mix.")
+    clap_model: str | None = Field(
+        default=None,
+        description="CLAP checkpoint (a folder or a cached model id, loaded offline) for text-audio "
+        "similarity; unset: not measured.",
+    )
     wav_subtype: str = Field(default="PCM_16", description="soundfile subtype of stored WAVs.")
+
+    @field_validator("stem_routing_file")
+    @classmethod
+    def _routing_file_from_repo_root(cls, value: Path) -> Path:
+        # Replicas do not run in the directory `serve run` was started from: a relative path
+        # (STEM_ROUTING_FILE=configs/routing.musicgen.yaml) means the repository's.
+        return value if value.is_absolute() else REPO_ROOT / value
 
     @field_validator("blob_container_name")
     @classmethod

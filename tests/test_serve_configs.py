@@ -9,13 +9,21 @@ from ray.serve.schema import ServeDeploySchema
 
 from deployments.engine_replica import BATCH_KEYS
 from stemforge.engines.musicgen.config import parse_config
+from stemforge.engines.registry import ENGINES, engine_entry
+from stemforge.engines.stable_audio import StableAudioEngine
 from stemforge.launch import generate
 from stemforge.launch.machine import Machine
+from stemforge.launch.preflight import replica_settings
 from stemforge.launch.resources import demands, shortfall
 from stemforge.launch.serveconfig import read_serve_config, the_application
+from stemforge.routing import RoutingTable
 
 ROOT = Path(__file__).resolve().parent.parent
-CPU_CONFIGS = [ROOT / "configs" / "serve.cpu.yaml", ROOT / "configs" / "serve.cpu-musicgen.yaml"]
+CPU_CONFIGS = [
+    ROOT / "configs" / "serve.cpu.yaml",
+    ROOT / "configs" / "serve.cpu-musicgen.yaml",
+    ROOT / "configs" / "serve.cpu-models.yaml",
+]
 CONFIGS = [ROOT / "serve_config.yaml", *CPU_CONFIGS, ROOT / "cluster" / "rayservice.yaml"]
 
 
@@ -40,6 +48,20 @@ def test_serve_config_parses_and_engine_user_configs_are_accepted(path: Path) ->
         user_config = dict(deployment.get("user_config") or {})
         if name == "MusicGenEngine":
             parse_config({k: v for k, v in user_config.items() if k not in BATCH_KEYS})
+        if name == "StableAudioEngine":
+            StableAudioEngine.parse_config({k: v for k, v in user_config.items() if k not in BATCH_KEYS})
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_every_engine_the_config_routes_stems_to_is_deployed(path: Path) -> None:
+    application = the_application(read_serve_config(path))
+    settings = replica_settings(application["runtime_env"]["env_vars"])
+    routed = RoutingTable.load(settings.stem_routing_file).engines(settings.mode)
+    listed = set(_deployments(path))
+    assert {engine_entry(engine).deployment_name for engine in routed} <= listed
+    assert sorted(application["args"]["engines"]) == sorted(
+        name for name, entry in ENGINES.items() if entry.deployment_name in listed
+    )
 
 
 def test_production_musicgen_replicas_share_a_gpu_and_spin_briefly_between_operations() -> None:
@@ -69,5 +91,6 @@ def test_each_config_pins_the_mode_its_engines_serve() -> None:
         "serve_config.yaml": "false",
         "serve.cpu.yaml": "true",
         "serve.cpu-musicgen.yaml": "false",
+        "serve.cpu-models.yaml": "false",
         "rayservice.yaml": "false",
     }

@@ -1,13 +1,14 @@
 """From a validated request to what the graph needs: limits, resolved defaults, the seed."""
 
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from stemforge.api.schemas import GenerateRequest
 from stemforge.engines.registry import engine_class
 from stemforge.errors import InvalidRequest
 from stemforge.music.spec import MusicSpec
+from stemforge.routing import RoutingTable
 from stemforge.settings import Settings
 
 DEFAULT_BPM = 120.0
@@ -26,6 +27,30 @@ def check_limits(request: GenerateRequest, settings: Settings) -> None:
         )
 
 
+def route_request(
+    request: GenerateRequest, routing: RoutingTable, mode: str, deployed: Collection[str]
+) -> dict[str, tuple[str, ...]]:
+    """Which engine renders which of the request's stems: the routing table's choice, or the
+    request's own ``parameters.engines``, which may only name deployed engines, for stems the
+    request asks for and the engine can make."""
+    stems = tuple(stem.value for stem in request.target_stems)
+    overrides = {stem.value: engine for stem, engine in (request.parameters.engines or {}).items()}
+    available = ", ".join(sorted(deployed))
+    problems = []
+    for stem, engine in overrides.items():
+        name = f"parameters.engines.{stem}"
+        if stem not in stems:
+            problems.append((name, f"stem {stem!r} is not in target_stems {list(stems)}"))
+        elif engine not in deployed:
+            problems.append((name, f"engine {engine!r} is not deployed here; deployed engines: {available}"))
+        elif stem not in engine_class(engine).stem_types:
+            makes = ", ".join(engine_class(engine).stem_types)
+            problems.append((name, f"engine {engine!r} cannot make {stem!r} stems; it makes: {makes}"))
+    if problems:
+        raise InvalidRequest(*problems[0], *problems[1:])
+    return routing.route(mode, stems, overrides)
+
+
 def check_engines(spec: MusicSpec, routes: Mapping[str, Sequence[str]]) -> None:
     """Each engine's own rules for the stems routed to it, before the job is accepted: a request
     an engine would refuse is a 422 naming the field and the limit, never a failed callback."""
@@ -37,8 +62,9 @@ def check_engines(spec: MusicSpec, routes: Mapping[str, Sequence[str]]) -> None:
         raise InvalidRequest(first.field, first.message, *((r.field, r.message) for r in more))
 
 
-def resolve_spec(request: GenerateRequest) -> MusicSpec:
-    """Fill every default; a missing seed becomes a random one that is reported back."""
+def resolve_spec(request: GenerateRequest, engines: int = 1) -> MusicSpec:
+    """Fill every default; a missing seed becomes a random one that is reported back. Stems from
+    more than one engine (``engines``) are lined up on the tempo grid by every model engine."""
     p = request.parameters
     return MusicSpec(
         bpm=p.target_bpm if p.target_bpm is not None else DEFAULT_BPM,
@@ -48,6 +74,7 @@ def resolve_spec(request: GenerateRequest) -> MusicSpec:
         style=_blank_to_none(p.style),
         prompt=_blank_to_none(p.prompt),
         chord_progression=tuple(p.chord_progression) if p.chord_progression else None,
+        align_to_grid=engines > 1,
     )
 
 
@@ -55,8 +82,10 @@ def _blank_to_none(text: str | None) -> str | None:
     return text.strip() or None if text is not None else None
 
 
-def applied_parameters(spec: MusicSpec) -> dict[str, Any]:
-    """The callback's ``parameters``: the seed's field names, with what was actually used."""
+def applied_parameters(spec: MusicSpec, routes: Mapping[str, Sequence[str]] | None = None) -> dict[str, Any]:
+    """The callback's ``parameters``: the seed's field names, with what was actually used, and
+    (additive) the engine each stem went to."""
+    engines = {stem: engine for engine, stems in (routes or {}).items() for stem in stems}
     return {
         "target_bpm": spec.bpm,
         "duration_seconds": spec.duration_seconds,
@@ -65,4 +94,5 @@ def applied_parameters(spec: MusicSpec) -> dict[str, Any]:
         "prompt": spec.prompt,
         "temperature": spec.temperature,
         "random_seed": spec.seed,
+        **({"engines": engines} if engines else {}),
     }

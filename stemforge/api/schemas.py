@@ -85,6 +85,12 @@ class GenerationParameters(BaseModel):
     random_seed: int | None = Field(
         default=None, ge=0, le=MAX_SEED, description="Same seed, same request: same audio."
     )
+    # Additive: which engine renders a stem, overriding the routing table for this request
+    # ({"drums": "stable_audio"}). Checked against the deployed engines at the ingress.
+    engines: (
+        dict[Annotated[StemType, Field(strict=False)], Annotated[str, Field(min_length=1, max_length=200)]]
+        | None
+    ) = Field(default=None, description='Per-stem engine override, e.g. {"drums": "stable_audio"}.')
 
     @field_validator("chord_progression")
     @classmethod
@@ -146,6 +152,11 @@ class CallbackPayload(BaseModel):
     generated_stems: list[GeneratedStem] = Field(default_factory=list)
     parameters: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None
+    # Additive (docs/quality.md): the request's quality (each stem's is in its generated_stems
+    # entry), warnings naming the stem and the value against its bound, and the mix's URL.
+    quality: dict[str, Any] | None = None
+    warnings: list[str] | None = None
+    mix_url: str | None = None
 
 
 class JobStatusResponse(CallbackPayload):

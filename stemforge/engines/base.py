@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 import numpy as np
 
 from stemforge.engines.config import parse_user_config
-from stemforge.music.spec import MusicSpec
+from stemforge.music.spec import STEM_TYPES, MusicSpec
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +42,10 @@ class RenderedStem:
     attachments: list[Attachment] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)  # per-stem facts for the callback entry
     prompt: str | None = None  # the text the engine was conditioned on, if any
+    negative_prompt: str | None = None  # what the engine was steered away from, if anything
+    # The gain (dB) at which this stem sits in a mix of the request's stems, where the engine
+    # knows it (the procedural engine arranges its stems as a band); None: loudness-matched.
+    mix_gain_db: float | None = None
 
 
 @dataclass
@@ -115,6 +119,8 @@ class Engine(ABC, Generic[ConfigT]):
     config_type: ClassVar[type[Any]]
     limits: ClassVar[EngineLimits] = EngineLimits()
     batches: ClassVar[bool] = False
+    # The stem types it can make (a request routing another one to it is refused with a 422).
+    stem_types: ClassVar[tuple[str, ...]] = STEM_TYPES
 
     @abstractmethod
     def generate(
@@ -150,6 +156,11 @@ class Engine(ABC, Generic[ConfigT]):
 
     def status(self) -> EngineStatus:
         return EngineStatus()
+
+    def details(self) -> dict[str, Any]:
+        """Facts /health shows beside the status (model, steps, dtype): what an operator needs to
+        tell this replica's output from another's."""
+        return {}
 
     @classmethod
     def check(cls, spec: MusicSpec, stems: Sequence[str]) -> list[Refusal]:

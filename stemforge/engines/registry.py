@@ -25,6 +25,12 @@ ENGINES: dict[str, EngineEntry] = {
     for entry in (
         EngineEntry("procedural", "ProceduralEngine", "stemforge.engines.procedural:ProceduralEngine", None),
         EngineEntry("musicgen", "MusicGenEngine", "stemforge.engines.musicgen:MusicGenEngine", "musicgen"),
+        EngineEntry(
+            "stable_audio",
+            "StableAudioEngine",
+            "stemforge.engines.stable_audio:StableAudioEngine",
+            "stable-audio",
+        ),
     )
 }
 

@@ -6,7 +6,7 @@ the launcher says why before Ray starts.
   the code's default resources, e.g. the procedural graph started while the mode routes to
   MusicGen);
 - the deployments' resources fit the machine (``resources``);
-- a MusicGen replica, when the config deploys one, finds its checkpoint.
+- each model replica the config deploys (MusicGen, Stable Audio) finds its checkpoint.
 """
 
 import os
@@ -17,6 +17,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from stemforge.engines import checkpoints
+from stemforge.engines.checkpoints import CheckpointKind
 from stemforge.engines.registry import ENGINES, engine_entry
 from stemforge.errors import ConfigurationError
 from stemforge.launch.machine import Machine
@@ -26,6 +28,25 @@ from stemforge.routing import RoutingTable
 from stemforge.settings import Settings
 
 MUSICGEN = "musicgen"
+
+
+@dataclass(frozen=True)
+class ModelEngine:
+    """A deployed engine whose replicas load a checkpoint named by a setting."""
+
+    engine: str  # registry name
+    label: str  # for messages
+    setting: str  # the Settings field naming the checkpoint
+    extra: str  # the pip extra with its packages
+    kind: CheckpointKind
+
+
+MODEL_ENGINES = (
+    ModelEngine(MUSICGEN, "MusicGen", "musicgen_model", "musicgen", checkpoints.MUSICGEN),
+    ModelEngine(
+        "stable_audio", "Stable Audio", "stable_audio_model", "stable-audio", checkpoints.STABLE_AUDIO
+    ),
+)
 
 
 @dataclass
@@ -76,8 +97,10 @@ def check(config_name: str, application: Mapping[str, Any], machine: Machine) ->
     problem = shortfall(demands(application, {"Ingress": settings.workers}), machine, config_name)
     if problem:
         report.problems.append(problem)
-    if ENGINES[MUSICGEN].deployment_name in deployments(application):
-        _check_checkpoint(application, report)
+    listed = deployments(application)
+    for model in MODEL_ENGINES:
+        if ENGINES[model.engine].deployment_name in listed:
+            _check_checkpoint(application, model, report)
     return report
 
 
@@ -97,29 +120,33 @@ def _check_routes(
         )
 
 
-def musicgen_env(application: Mapping[str, Any]) -> dict[str, str]:
-    return replica_env_vars(application, ENGINES[MUSICGEN].deployment_name)
+def engine_env(application: Mapping[str, Any], engine: str = MUSICGEN) -> dict[str, str]:
+    return replica_env_vars(application, ENGINES[engine].deployment_name)
 
 
 def hugging_face_env(application: Mapping[str, Any]) -> dict[str, str]:
-    """The HF_* variables a MusicGen replica gets from the config (HF_HOME, HF_HUB_CACHE,
-    HF_HUB_OFFLINE): the checkpoint lookup here must see the cache the replica will see."""
-    return {key: value for key, value in musicgen_env(application).items() if key.startswith("HF_")}
+    """The HF_* variables the model replicas get from the config (HF_HOME, HF_HUB_CACHE,
+    HF_HUB_OFFLINE): the checkpoint lookup here must see the cache the replicas will see."""
+    found: dict[str, str] = {}
+    for model in MODEL_ENGINES:
+        env = engine_env(application, model.engine)
+        found.update({key: value for key, value in env.items() if key.startswith("HF_")})
+    return found
 
 
-def _check_checkpoint(application: Mapping[str, Any], report: Report) -> None:
+def _check_checkpoint(application: Mapping[str, Any], model: ModelEngine, report: Report) -> None:
+    kind = model.kind
     try:
-        settings = replica_settings(musicgen_env(application))
-        from stemforge.engines.musicgen.checkpoint import resolve_checkpoint
-
-        folder = resolve_checkpoint(settings.musicgen_model)
+        settings = replica_settings(engine_env(application, model.engine))
+        name = getattr(settings, model.setting)
+        folder = checkpoints.resolve_checkpoint(name, kind)
     except ModuleNotFoundError as exc:
         report.problems.append(
-            f'the MusicGen engine needs the package {exc.name!r}: pip install "stemforge[musicgen]"'
+            f'the {model.label} engine needs the package {exc.name!r}: pip install "stemforge[{model.extra}]"'
         )
     except ConfigurationError as exc:
         report.problems.append(exc.message)
     except ValidationError as exc:
-        report.problems.append(f"settings the MusicGen replica would refuse at start-up: {exc}")
+        report.problems.append(f"settings the {model.label} replica would refuse at start-up: {exc}")
     else:
-        report.notes.append(f"MUSICGEN_MODEL={settings.musicgen_model}: checkpoint in {Path(folder)}")
+        report.notes.append(f"{kind.setting}={name}: checkpoint in {Path(folder)}")

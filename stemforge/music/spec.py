@@ -35,6 +35,9 @@ class MusicSpec:
     style: str | None = None
     prompt: str | None = None
     chord_progression: tuple[str, ...] | None = None
+    # Set when the request's stems come from more than one engine: every model engine then lines
+    # its stems up on the tempo grid (stretch and shift), whatever its own time_stretch_to_bpm.
+    align_to_grid: bool = False
 
     @property
     def num_frames(self) -> int:

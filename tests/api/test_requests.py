@@ -1,17 +1,24 @@
 import pytest
 
-from stemforge.api.requests import applied_parameters, check_engines, check_limits, resolve_spec
+from stemforge.api.requests import (
+    applied_parameters,
+    check_engines,
+    check_limits,
+    resolve_spec,
+    route_request,
+)
 from stemforge.api.schemas import GenerateRequest
 from stemforge.errors import InvalidRequest
+from stemforge.routing import RoutingTable
 from stemforge.settings import Settings
 
 
-def _request(**parameters: object) -> GenerateRequest:
+def _request(stems: tuple[str, ...] = ("bass",), **parameters: object) -> GenerateRequest:
     return GenerateRequest.model_validate(
         {
             "generation_request_id": "g",
             "audio_file_id": "a",
-            "target_stems": ["bass"],
+            "target_stems": list(stems),
             "parameters": parameters,
         }
     )
@@ -86,3 +93,64 @@ def test_each_engine_checks_its_own_limits_before_acceptance(
     for field, message in info.value.problems:
         assert field in info.value.message and message in info.value.message
         assert "engine" in message
+
+
+ROUTING = RoutingTable.from_mapping(
+    {"mock": {"default": "procedural"}, "ai": {"default": "musicgen", "stems": {"drums": "stable_audio"}}}
+)
+DEPLOYED = ("musicgen", "procedural", "stable_audio", "tests.support.engines:DrumsOnlyEngine")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "routes"),
+    [
+        (None, {"stable_audio": ("drums",), "musicgen": ("bass", "piano")}),
+        ({"drums": "musicgen"}, {"musicgen": ("drums", "bass", "piano")}),
+        (
+            {"bass": "stable_audio", "piano": "procedural"},
+            {"stable_audio": ("drums", "bass"), "procedural": ("piano",)},
+        ),
+        (
+            {"drums": "tests.support.engines:DrumsOnlyEngine"},
+            {"tests.support.engines:DrumsOnlyEngine": ("drums",), "musicgen": ("bass", "piano")},
+        ),
+    ],
+)
+def test_a_request_may_route_its_stems_to_any_deployed_engine(overrides, routes) -> None:
+    request = _request(("drums", "bass", "piano"), engines=overrides)
+    assert route_request(request, ROUTING, "ai", DEPLOYED) == routes
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "words"),
+    [
+        (
+            {"drums": "riffusion"},
+            "parameters.engines.drums",
+            ["'riffusion' is not deployed", "musicgen, procedural, stable_audio"],
+        ),
+        ({"vocals": "musicgen"}, "parameters.engines.vocals", ["not in target_stems"]),
+        (
+            {"bass": "tests.support.engines:DrumsOnlyEngine"},
+            "parameters.engines.bass",
+            ["cannot make 'bass'", "it makes: drums"],
+        ),
+    ],
+)
+def test_an_override_the_deployment_cannot_serve_is_refused_naming_the_stem(overrides, field, words) -> None:
+    with pytest.raises(InvalidRequest) as refused:
+        route_request(_request(("drums", "bass"), engines=overrides), ROUTING, "ai", DEPLOYED)
+    assert refused.value.field == field
+    for word in words:
+        assert word in refused.value.message
+
+
+def test_stems_from_several_engines_are_lined_up_on_the_grid() -> None:
+    assert resolve_spec(_request(), engines=2).align_to_grid
+    assert not resolve_spec(_request(), engines=1).align_to_grid
+
+
+def test_the_callback_reports_the_engine_of_every_stem() -> None:
+    spec = resolve_spec(_request())
+    parameters = applied_parameters(spec, {"musicgen": ("bass",), "stable_audio": ("drums", "other")})
+    assert parameters["engines"] == {"bass": "musicgen", "drums": "stable_audio", "other": "stable_audio"}

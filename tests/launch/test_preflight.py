@@ -15,7 +15,13 @@ TWO_CORES = Machine(cpus=2, gpus=0)
 def _app(
     env: dict[str, str], *deployments: str, musicgen_env: dict[str, str] | None = None
 ) -> dict[str, Any]:
-    shares = {"Ingress": 0.1, "ProceduralEngine": 0.2, "MusicGenEngine": 1.5, "Uploader": 0.2}
+    shares = {
+        "Ingress": 0.1,
+        "ProceduralEngine": 0.2,
+        "MusicGenEngine": 1.5,
+        "StableAudioEngine": 0.2,
+        "Uploader": 0.2,
+    }
     listed: list[dict[str, Any]] = [
         {"name": name, "num_replicas": 1, "ray_actor_options": {"num_cpus": shares[name]}}
         for name in deployments
@@ -23,12 +29,22 @@ def _app(
     for deployment in listed:
         if deployment["name"] == "MusicGenEngine" and musicgen_env:
             deployment["ray_actor_options"]["runtime_env"] = {"env_vars": dict(musicgen_env)}
-    return {"name": "stemforge", "runtime_env": {"env_vars": dict(env)}, "deployments": listed}
+    env = dict(env)
+    if "MusicGenEngine" in deployments and "StableAudioEngine" not in deployments:
+        env.setdefault("STEM_ROUTING_FILE", "configs/routing.musicgen.yaml")  # as the CPU variant
+    return {"name": "stemforge", "runtime_env": {"env_vars": env}, "deployments": listed}
 
 
 @pytest.fixture(autouse=True)
 def _plain_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("MOCK_GENERATION", "MUSICGEN_MODEL", "WORKERS", "BLOB_CONTAINER_NAME", "STEM_ROUTING_FILE"):
+    for name in (
+        "MOCK_GENERATION",
+        "MUSICGEN_MODEL",
+        "STABLE_AUDIO_MODEL",
+        "WORKERS",
+        "BLOB_CONTAINER_NAME",
+        "STEM_ROUTING_FILE",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -45,6 +61,7 @@ def empty_hub_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 CPU = ("Ingress", "ProceduralEngine", "Uploader")
 CPU_MUSICGEN = ("Ingress", "ProceduralEngine", "MusicGenEngine", "Uploader")
+MODELS = ("Ingress", "ProceduralEngine", "MusicGenEngine", "StableAudioEngine", "Uploader")
 
 
 def test_the_mock_graph_passes() -> None:
@@ -130,3 +147,38 @@ def test_workers_count_as_ingress_replicas(monkeypatch: pytest.MonkeyPatch) -> N
 def test_hugging_face_variables_come_from_the_musicgen_replica_s_env() -> None:
     app = _app({"HF_HUB_OFFLINE": "1", "OTHER": "x"}, *CPU_MUSICGEN, musicgen_env={"HF_HOME": "/models"})
     assert hugging_face_env(copy.deepcopy(app)) == {"HF_HUB_OFFLINE": "1", "HF_HOME": "/models"}
+
+
+def test_a_deployed_stable_audio_engine_s_checkpoint_is_checked_too(tmp_path: Path) -> None:
+    musicgen = tmp_path / "musicgen"
+    musicgen.mkdir()
+    (musicgen / "config.json").write_text("{}")
+    not_a_pipeline = tmp_path / "sao"
+    not_a_pipeline.mkdir()
+    env = {
+        "MOCK_GENERATION": "false",
+        "MUSICGEN_MODEL": str(musicgen),
+        "STABLE_AUDIO_MODEL": str(not_a_pipeline),
+    }
+    (problem,) = check("models.yaml", _app(env, *MODELS), Machine(cpus=4, gpus=0)).problems
+    assert f"STABLE_AUDIO_MODEL={str(not_a_pipeline)!r} is a folder without model_index.json" in problem
+    assert "hf download stabilityai/stable-audio-open-1.0" in problem
+
+    (not_a_pipeline / "model_index.json").write_text("{}")
+    report = check("models.yaml", _app(env, *MODELS), Machine(cpus=4, gpus=0))
+    assert report.problems == []
+    assert f"STABLE_AUDIO_MODEL={not_a_pipeline}: checkpoint in {not_a_pipeline}" in report.notes
+
+
+def test_production_routing_needs_stable_audio_deployed(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text("{}")
+    app = _app(
+        {
+            "MOCK_GENERATION": "false",
+            "MUSICGEN_MODEL": str(tmp_path),
+            "STEM_ROUTING_FILE": "configs/routing.yaml",
+        },
+        *CPU_MUSICGEN,
+    )
+    (problem,) = check("x.yaml", app, TWO_CORES).problems
+    assert "x.yaml has no deployment for stable_audio (StableAudioEngine)" in problem

@@ -94,3 +94,11 @@ class PickyEngine(Engine[NoConfig]):
             )
             for job in jobs
         ]
+
+
+class DrumsOnlyEngine(SlowEngine):
+    """An engine that makes drums alone (``tests.support.engines:DrumsOnlyEngine``): a request
+    routing another stem to it is refused."""
+
+    name = "drums_only"
+    stem_types = ("drums",)

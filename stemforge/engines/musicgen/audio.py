@@ -12,6 +12,7 @@ import soxr
 import torch
 
 from stemforge.dsp.loudness import normalize_loudness
+from stemforge.engines.alignment import fit_length
 from stemforge.music.spec import SAMPLE_RATE
 
 DECODE_CHUNK_FRAMES = 1_500  # 30 s at 50 Hz
@@ -63,13 +64,6 @@ def to_stem_audio(audio: np.ndarray, sample_rate: int, num_frames: int) -> np.nd
     if resampled.shape[1] == 1:
         resampled = np.repeat(resampled, 2, axis=1)
     return fit_length(resampled[:, :2], num_frames)
-
-
-def fit_length(audio: np.ndarray, num_frames: int) -> np.ndarray:
-    if audio.shape[0] >= num_frames:
-        return np.ascontiguousarray(audio[:num_frames], dtype=np.float32)
-    padding = np.zeros((num_frames - audio.shape[0], audio.shape[1]), dtype=np.float32)
-    return np.concatenate([audio.astype(np.float32), padding])
 
 
 def finish(audio: np.ndarray, target_lufs: float, peak_ceiling_dbfs: float) -> np.ndarray:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from stemforge.engines.alignment import align_to_grid, alignment_margin, fit_length
 from stemforge.engines.base import (
     Engine,
     EngineJob,
@@ -26,15 +27,14 @@ from stemforge.engines.base import (
     no_progress,
 )
 from stemforge.engines.musicgen.config import MusicGenConfig, parse_config
-from stemforge.engines.musicgen.prompts import RequestText, build_prompt, resolve_request
-from stemforge.engines.musicgen.seeds import stem_seed
-from stemforge.engines.musicgen.tempo import MAX_STRETCH, stretch_rate, time_stretch
 from stemforge.engines.musicgen.windows import (
     Window,
     codebook_delays,
     frames_for_seconds,
     plan_windows,
 )
+from stemforge.engines.prompting import RequestText, build_prompt, resolve_request
+from stemforge.engines.seeds import stem_seed
 from stemforge.errors import ConfigurationError
 from stemforge.music.spec import SAMPLE_RATE, STEM_TYPES, MusicSpec
 from stemforge.settings import Settings
@@ -92,6 +92,14 @@ def _step_reporter(rows: list[_Row], window_start: int, progress: list[Progress]
     return on_step
 
 
+def _seconds_to_generate(spec: MusicSpec, config: MusicGenConfig) -> float:
+    """The stem's duration, plus what aligning it to the grid consumes when it is on."""
+    if not (config.time_stretch_to_bpm or spec.align_to_grid):
+        return spec.duration_seconds
+    factor, extra = alignment_margin(spec.bpm)
+    return spec.duration_seconds * factor + extra
+
+
 class MusicGenEngine(Engine[MusicGenConfig]):
     name = ENGINE_NAME
     config_type = MusicGenConfig
@@ -101,12 +109,13 @@ class MusicGenEngine(Engine[MusicGenConfig]):
 
     def __init__(self, settings: Settings) -> None:
         _require_stack()
-        from stemforge.engines.musicgen.loading import apply_threads, load_model, pick_device
+        from stemforge.engines.musicgen.loading import load_model
+        from stemforge.engines.torch_runtime import apply_threads, pick_device
 
         self._settings = settings
         self._config = MusicGenConfig()
         self._lock = threading.Lock()
-        self._device = pick_device(settings.use_gpu)
+        self._device = pick_device(settings.use_gpu, "MusicGen")
         started = time.monotonic()
         self._loaded: LoadedModel = load_model(settings.musicgen_model, self._device, self._config.cpu_int8)
         apply_threads(self._config.num_threads)
@@ -138,7 +147,8 @@ class MusicGenEngine(Engine[MusicGenConfig]):
     def configure(self, config: MusicGenConfig) -> None:
         """Sampling and windowing apply from the next batch; switching ``cpu_int8`` reloads the
         weights."""
-        from stemforge.engines.musicgen.loading import apply_threads, load_model
+        from stemforge.engines.musicgen.loading import load_model
+        from stemforge.engines.torch_runtime import apply_threads
 
         with self._lock:
             reloaded = self._device.type == "cpu" and config.cpu_int8 != self._loaded.quantized
@@ -205,7 +215,6 @@ class MusicGenEngine(Engine[MusicGenConfig]):
         import torch
 
         requests = [resolve_request(job.spec) for job in jobs]
-        margin = 1 + MAX_STRETCH if config.time_stretch_to_bpm else 1.0
         min_frames = max(2, int(loaded.frame_rate // 2))  # the codec needs a little context
         rows = [
             _Row(
@@ -215,7 +224,7 @@ class MusicGenEngine(Engine[MusicGenConfig]):
                 seed=stem_seed(job.spec.seed, stem),
                 temperature=max(0.0, job.spec.temperature),
                 frames=max(
-                    min_frames, frames_for_seconds(job.spec.duration_seconds * margin, loaded.frame_rate)
+                    min_frames, frames_for_seconds(_seconds_to_generate(job.spec, config), loaded.frame_rate)
                 ),
             )
             for index, job in enumerate(jobs)
@@ -389,26 +398,17 @@ class MusicGenEngine(Engine[MusicGenConfig]):
     def _finish_stem(
         self, row: _Row, waveform: np.ndarray, spec: MusicSpec, config: MusicGenConfig, loaded: "LoadedModel"
     ) -> RenderedStem:
-        from stemforge.engines.musicgen.audio import finish, fit_length, to_stem_audio
+        from stemforge.engines.musicgen.audio import finish, to_stem_audio
 
         info: dict[str, Any] = {"seed": row.seed, "model": loaded.name}
-        stretching = config.time_stretch_to_bpm
-        # With stretching the whole margin is kept until the stretch has moved the beats.
+        # With stretching the whole margin is kept until the stretch and shift have moved the beats.
         audio = to_stem_audio(
             waveform, loaded.sample_rate, waveform.shape[-1] * SAMPLE_RATE // loaded.sample_rate
         )
-        if not stretching:
-            audio = fit_length(audio, spec.num_frames)
-        if config.measure_tempo or stretching:
-            from stemforge.dsp.tempo import estimate_bpm
-
-            measured = estimate_bpm(audio[: spec.num_frames], SAMPLE_RATE, start_bpm=spec.bpm)
-            info["measured_bpm"] = round(measured, 2)
-            if stretching:
-                rate = stretch_rate(measured, spec.bpm)
-                info["time_stretch_rate"] = round(rate, 4) if rate is not None else None
-                if rate is not None:
-                    audio = time_stretch(audio, rate)
-                audio = fit_length(audio, spec.num_frames)
+        stretch = config.time_stretch_to_bpm or spec.align_to_grid
+        if config.measure_tempo or stretch:
+            audio, alignment = align_to_grid(audio, SAMPLE_RATE, spec.bpm, spec.num_frames, stretch=stretch)
+            info.update(alignment.info())
+        audio = fit_length(audio, spec.num_frames)
         audio = finish(audio, config.target_lufs, config.peak_ceiling_dbfs)
         return RenderedStem(stem_type=row.stem, audio=audio, engine=ENGINE_NAME, info=info, prompt=row.prompt)

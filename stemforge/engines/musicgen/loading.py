@@ -6,16 +6,16 @@ a missing checkpoint fails fast with where it looked and how to put it there.
 """
 
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-# resolve_checkpoint lives in the torch-free ``checkpoint`` module (the launcher checks it before
-# anything starts); imported here too because callers have always found it in this module.
-from stemforge.engines.musicgen.checkpoint import how_to_provide, resolve_checkpoint
+# resolve_checkpoint lives in the torch-free ``stemforge.engines.checkpoints`` module (the
+# launcher checks it before anything starts); imported here too because callers have always
+# found it in this module.
+from stemforge.engines.checkpoints import how_to_provide, resolve_checkpoint
 from stemforge.errors import ConfigurationError
 
 logger = logging.getLogger(__name__)
@@ -64,16 +64,6 @@ class LoadedModel:
         if token is None:
             token = self.model.decoder.config.bos_token_id
         return int(token)
-
-
-def pick_device(use_gpu: bool) -> torch.device:
-    """The GPU when asked for and visible; Ray may assign a logical GPU on a machine without CUDA,
-    in which case the engine runs on CPU rather than failing."""
-    if use_gpu and torch.cuda.is_available():
-        return torch.device("cuda")
-    if use_gpu:
-        logger.warning("USE_GPU is set but CUDA is not available here; MusicGen runs on CPU")
-    return torch.device("cpu")
 
 
 def load_model(name: str, device: torch.device, cpu_int8: bool) -> LoadedModel:
@@ -131,12 +121,3 @@ def quantize_decoder(model: Any) -> None:
     from stemforge.engines.musicgen.quantization import quantize_linears
 
     quantize_linears(model.decoder)
-
-
-def apply_threads(num_threads: int | None) -> None:
-    if num_threads is not None and torch.get_num_threads() != num_threads:
-        torch.set_num_threads(num_threads)
-    if "OMP_WAIT_POLICY" not in os.environ:
-        # Spinning OpenMP workers starve everything else on a shared CPU; the Makefile and Ray
-        # runtime_env set PASSIVE, this only warns when they did not.
-        logger.info("OMP_WAIT_POLICY is not set; PASSIVE is recommended on shared CPUs")

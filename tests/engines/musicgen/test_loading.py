@@ -10,8 +10,9 @@ pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from stemforge.engines.musicgen import MusicGenEngine
-from stemforge.engines.musicgen.loading import pick_device, resolve_checkpoint
+from stemforge.engines.musicgen.loading import resolve_checkpoint
 from stemforge.engines.registry import create_engine
+from stemforge.engines.torch_runtime import pick_device
 from stemforge.errors import ConfigurationError
 from stemforge.settings import Settings
 

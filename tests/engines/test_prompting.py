@@ -2,11 +2,12 @@
 
 import pytest
 
-from stemforge.engines.musicgen.prompts import (
+from stemforge.engines.prompting import (
     DEFAULT_PROGRESSION,
     STEM_INSTRUMENTS,
     build_prompt,
     format_bpm,
+    negative_prompt,
     resolve_request,
 )
 from stemforge.errors import InvalidRequest
@@ -89,3 +90,20 @@ def test_bpm_formatting() -> None:
     assert format_bpm(120.0) == "120"
     assert format_bpm(119.98) == "120"
     assert format_bpm(97.5) == "97.5"
+
+
+@pytest.mark.parametrize("stem", STEM_TYPES)
+def test_negative_prompt_names_every_other_instrument_and_never_the_stem_itself(stem: str) -> None:
+    negative = negative_prompt(stem)
+    own = STEM_INSTRUMENTS[stem][0]
+    assert own not in negative.split(", ")
+    for other, (instrument, _) in STEM_INSTRUMENTS.items():
+        if other != stem:
+            assert instrument in negative.split(", ")
+    assert ("vocals" in negative) == (stem != "vocals")
+    assert "low quality" in negative
+
+
+def test_prompt_carries_the_tempo_as_both_models_were_trained_on_it() -> None:
+    prompt = build_prompt(_spec(bpm=128.0), "drums", resolve_request(_spec(bpm=128.0)))
+    assert "128 BPM" in prompt and "bpm: 128" in prompt

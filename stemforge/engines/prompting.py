@@ -1,9 +1,12 @@
-"""Text prompts for MusicGen, built from a request's conditioning. Pure: no torch.
+"""Text prompts for the model engines (MusicGen, Stable Audio), built from a request's
+conditioning. Pure: no torch.
 
-MusicGen was trained on descriptions merged with metadata written as ``"key: value"`` sentences
-("bpm: 120. key: C major. genre: rock"), so tempo, key and genre go in that form. Each stem is a
-separate generation, so its prompt names one instrument and asks for it alone; negations ("no
-drums") are avoided because the T5 text encoder tends to read them as mentions.
+Both models were trained on descriptions merged with metadata: MusicGen's as ``"key: value"``
+sentences ("bpm: 120. key: C major. genre: rock"), Stable Audio Open's as comma-separated tags
+with the tempo ("120 BPM"); the prompt carries both forms of the tempo. Each stem is a separate
+generation, so its prompt names one instrument and asks for it alone. Negations ("no drums") are
+kept out of the prompt, because the T5 text encoder tends to read them as mentions: engines with
+classifier-free guidance on a negative prompt (Stable Audio) get the other instruments there.
 """
 
 import re
@@ -58,7 +61,7 @@ def format_bpm(bpm: float) -> str:
 
 
 def build_prompt(spec: MusicSpec, stem: str, request: RequestText) -> str:
-    """The text MusicGen gets for one stem of ``spec``."""
+    """The text a model engine gets for one stem of ``spec``."""
     if stem not in STEM_INSTRUMENTS:
         raise InvalidRequest("stems", f"musicgen has no prompt for stem type {stem!r}")
     instrument, description = STEM_INSTRUMENTS[stem]
@@ -72,8 +75,27 @@ def build_prompt(spec: MusicSpec, stem: str, request: RequestText) -> str:
         sentences.append(f"genre: {spec.style.strip()}")
     sentences += [
         f"instrument: {instrument}",
+        f"{format_bpm(spec.bpm)} BPM",
         f"bpm: {format_bpm(spec.bpm)}",
         f"key: {request.key}",
         f"chords: {' '.join(request.chord_progression)}",
     ]
     return ". ".join(sentences) + "."
+
+
+# What a stem's negative prompt always steers away from: the failures users report most of
+# diffusion audio (noise-only output, clipping, muffled low-bitrate sound).
+QUALITY_NEGATIVES = ("low quality", "noise", "distortion", "clipping", "muffled")
+
+
+def negative_prompt(stem: str) -> str:
+    """What one stem must not contain: every other stem's instrument (a solo part is asked for)
+    and, for an instrumental stem, vocals; then the usual quality failures."""
+    if stem not in STEM_INSTRUMENTS:
+        raise InvalidRequest("stems", f"no negative prompt for stem type {stem!r}")
+    others = [instrument for other, (instrument, _) in STEM_INSTRUMENTS.items() if other != stem]
+    if stem != "vocals":
+        others += ["singing", "voice"]
+    else:
+        others += ["instrumental backing"]
+    return ", ".join([*others, *QUALITY_NEGATIVES])

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from stemforge.engines.musicgen.seeds import stem_seed
-from stemforge.engines.musicgen.tempo import MAX_STRETCH, fold_tempo, stretch_rate, time_stretch
+from stemforge.engines.alignment import MAX_STRETCH, fold_tempo, stretch_rate, time_stretch
+from stemforge.engines.seeds import stem_seed
 
 
 def test_stem_seeds_are_stable_distinct_and_in_range() -> None:
