@@ -14,6 +14,9 @@ from stemforge.engines.base import EngineResult
 from stemforge.jobs.callbacks import AttemptOutcome, callback_client
 from stemforge.jobs.publisher import ResultPublisher
 from stemforge.jobs.ticket import JobTicket
+from stemforge.music.spec import SAMPLE_RATE
+from stemforge.quality.assessment import warm_up
+from stemforge.quality.bounds import QualityConfig
 from stemforge.settings import Settings
 from stemforge.storage.factory import storage_from_settings
 
@@ -25,7 +28,15 @@ class Uploader:
     def __init__(self, settings: Settings) -> None:
         # Built here, at start-up: bad storage or signing settings fail the deployment, not a job.
         self._storage = storage_from_settings(settings)
-        self._publisher = ResultPublisher(self._storage, settings.wav_subtype)
+        quality = QualityConfig.from_settings(settings)
+        scorer = None
+        if quality.enabled and settings.clap_model:
+            from stemforge.quality.clap import ClapScorer
+
+            scorer = ClapScorer.load(settings.clap_model)  # a bad checkpoint fails the deployment
+        self._publisher = ResultPublisher(self._storage, settings.wav_subtype, quality, scorer)
+        if quality.enabled:
+            warm_up(SAMPLE_RATE)  # librosa's import and JIT now, not in the first callback
         self._callbacks = callback_client(settings)
 
     async def store(self, ticket: JobTicket, *results: EngineResult) -> CallbackPayload:

@@ -97,3 +97,75 @@ def test_a_stem_missing_from_the_results_fails_the_job(tmp_path: Path) -> None:
     payload = asyncio.run(publisher.store(_ticket(), [_result("drums")]))
     assert payload.status == "failed"
     assert "['bass']" in (payload.error or "")
+
+
+def _tone_result(*stems: str, gain_db: float | None = None) -> EngineResult:
+    t = np.arange(44100) / 44100
+    audio = np.stack([0.3 * np.sin(2 * np.pi * 220 * t)] * 2, axis=1).astype(np.float32)
+    return EngineResult(stems=[RenderedStem(s, audio, "procedural", mix_gain_db=gain_db) for s in stems])
+
+
+def test_every_stem_has_its_quality_and_the_mix_is_stored_next_to_the_stems(tmp_path: Path) -> None:
+    from stemforge.dsp.loudness import true_peak_dbfs
+
+    publisher, storage = _publisher(tmp_path)
+
+    payload = asyncio.run(publisher.store(_ticket(), [_tone_result("drums", "bass")])).model_dump(mode="json")
+
+    assert payload["status"] == "completed"
+    for stem in payload["generated_stems"]:
+        assert stem["quality"]["length_seconds"] == 1.0
+        assert stem["quality"]["loudness_lufs"] < -5
+        assert stem["quality"]["clipped_samples"] == 0
+    assert payload["mix_url"] == "http://svc/blobs/audio-files/aud-9/gen-9/mix.wav"
+    mix, rate = sf.read(io.BytesIO(storage.get("aud-9/gen-9/mix.wav")), always_2d=True)
+    assert rate == 44100 and mix.shape == (44100, 2)
+    assert true_peak_dbfs(mix) <= -1.0
+    assert payload["quality"]["same_length"] is True
+    assert payload["quality"]["mix"]["gain_sources"] == {
+        "drums": "loudness-matched",
+        "bass": "loudness-matched",
+    }
+    # One second is too short to judge a tempo: no tempo warnings, and a clean tone has no others.
+    assert payload["generated_stems"][0]["quality"]["tempo_confidence"] is None
+    assert payload["warnings"] == []
+
+
+def test_warnings_name_the_stem_and_the_value_against_its_bound(tmp_path: Path) -> None:
+    publisher, _ = _publisher(tmp_path)
+
+    payload = asyncio.run(publisher.store(_ticket(), [_result("drums", "bass")]))
+
+    # _result's audio is a constant 0.25 on the left channel.
+    assert "drums: DC offset 0.2500 of full scale (bound 0.01)" in (payload.warnings or [])
+    assert "bass: DC offset 0.2500 of full scale (bound 0.01)" in (payload.warnings or [])
+
+
+def test_an_analysis_fault_costs_the_quality_never_the_stems(tmp_path: Path, monkeypatch) -> None:
+    import stemforge.jobs.publisher as publisher_module
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("mixer on fire")
+
+    monkeypatch.setattr(publisher_module, "mix_stems", broken)
+    publisher, _ = _publisher(tmp_path)
+
+    payload = asyncio.run(publisher.store(_ticket(), [_tone_result("drums", "bass")]))
+
+    assert payload.status == "completed"
+    assert len(payload.generated_stems) == 2
+    assert payload.mix_url is None
+    assert payload.warnings == ["quality: not measured: RuntimeError('mixer on fire')"]
+
+
+def test_analysis_off_leaves_the_payload_as_before(tmp_path: Path) -> None:
+    from stemforge.quality.bounds import QualityConfig
+
+    storage = LocalDiskStorage(tmp_path, "audio-files", "http://svc")
+    publisher = ResultPublisher(storage, quality=QualityConfig(enabled=False))
+
+    payload = asyncio.run(publisher.store(_ticket(), [_tone_result("drums", "bass")])).model_dump()
+
+    assert payload["quality"] is None and payload["warnings"] is None and payload["mix_url"] is None
+    assert "quality" not in payload["generated_stems"][0]
+    assert not (tmp_path / "audio-files" / "aud-9" / "gen-9" / "mix.wav").exists()

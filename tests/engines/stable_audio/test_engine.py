@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from stemforge.engines.base import EngineJob, run_batch
+from stemforge.engines.diffusion.windows import bar_seconds, plan_windows
 from stemforge.engines.stable_audio.config import StableAudioConfig, guidance_for
-from stemforge.engines.stable_audio.windows import bar_seconds, plan_windows
 from stemforge.errors import ConfigurationError, GenerationFailed
 from stemforge.music.spec import SAMPLE_RATE, MusicSpec
 from stemforge.settings import Settings
@@ -76,7 +76,7 @@ def test_the_latent_is_sized_to_the_stem_not_the_model_s_window(
     (call,) = recorded.calls
     channels, frames = call["latents"][1:]
     assert frames == int(np.ceil(2.0 * 44_100 / 2048))  # 44 latent frames, not 128
-    assert channels == stable_audio_engine.loaded.latent_channels
+    assert channels == stable_audio_engine.latent_channels
 
 
 def test_all_stems_and_windows_of_a_request_are_one_pipeline_call(
@@ -215,7 +215,7 @@ def test_another_pipeline_is_refused(tmp_path: Path) -> None:
     from stemforge.engines.stable_audio import StableAudioEngine
 
     (tmp_path / "model_index.json").write_text('{"_class_name": "AudioLDM2Pipeline"}')
-    with pytest.raises(ConfigurationError, match="'AudioLDM2Pipeline' pipeline"):
+    with pytest.raises(ConfigurationError, match="'AudioLDM2Pipeline' pipeline; this engine loads Stable"):
         StableAudioEngine(Settings(stable_audio_model=str(tmp_path)))
 
 

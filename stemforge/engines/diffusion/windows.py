@@ -1,10 +1,12 @@
-"""Stems longer than one Stable Audio window, on the request's bar grid. Pure numpy.
+"""Stems longer than one diffusion window, on the request's bar grid. Pure numpy.
 
-The model makes at most ``sample_size x hop / 44100`` seconds (47.55 s for Stable Audio Open 1.0)
-per call. A longer stem is made of windows that all start on a downbeat and overlap by whole
-bars; each is generated from its own seed (derived from the request's), lined up on the grid,
-and the overlap is crossfaded from one downbeat to the next, so the seam falls where a bar
-changes anyway and the stem has exactly the length asked.
+A diffusion model makes at most one window per call (47.55 s for Stable Audio Open 1.0, about
+10 s for AudioLDM 2, a 5.12 s image for Riffusion). A longer stem is made of windows that all
+start on a downbeat and overlap by whole bars; each is generated from its own seed (derived from
+the request's), lined up on the grid, and the overlap is crossfaded from one downbeat to the
+next, so the seam falls where a bar changes anyway and the stem has exactly the length asked.
+A window too short for two bars (Riffusion at a slow tempo) falls back to the beat grid: windows
+start on beats and overlap by one beat.
 """
 
 import math
@@ -24,11 +26,14 @@ def bar_seconds(bpm: float, beats_per_bar: int = 4) -> float:
     return 60.0 / bpm * beats_per_bar
 
 
-def plan_windows(duration: float, bar: float, max_window: float, overlap_bars: int = 1) -> list[AudioWindow]:
+def plan_windows(
+    duration: float, bar: float, max_window: float, overlap_bars: int = 1, beats_per_bar: int = 4
+) -> list[AudioWindow]:
     """Cover ``duration`` seconds with windows of at most ``max_window`` seconds. One window when
     it fits; otherwise the fewest equal windows (one pipeline call makes them all) that start
-    every whole number of bars and overlap by ``overlap_bars`` bars. Raises ``ValueError`` when a window
-    cannot hold a bar more than its overlap (a very slow tempo and a short window)."""
+    every whole number of bars and overlap by ``overlap_bars`` bars, or, when a window cannot
+    hold a bar more than that, every whole number of beats overlapping by one beat. Raises
+    ``ValueError`` when a window cannot even hold two beats."""
     if duration <= 0 or max_window <= 0:
         raise ValueError(f"duration and window must be positive, got {duration} and {max_window}")
     if duration <= max_window:
@@ -36,10 +41,13 @@ def plan_windows(duration: float, bar: float, max_window: float, overlap_bars: i
     overlap = overlap_bars * bar
     stride_bars = math.floor((max_window - overlap) / bar + 1e-9)
     if stride_bars < 1:
-        raise ValueError(
-            f"a {max_window:.2f} s window cannot hold {overlap_bars + 1} bars of {bar:.2f} s; "
-            "a faster tempo or a longer window is needed for stems longer than one window"
-        )
+        beat = bar / beats_per_bar
+        if max_window < 2 * beat:
+            raise ValueError(
+                f"a {max_window:.2f} s window cannot hold two beats of {beat:.2f} s; a faster tempo or "
+                "a longer window is needed for stems longer than one window"
+            )
+        return plan_windows(duration, beat, max_window, 1, 1)
     # The fewest windows that can cover the stem, then the shortest whole-bar stride that does:
     # cost grows with window length, so no window is longer than it needs to be.
     count = math.ceil((duration - overlap) / (stride_bars * bar) - 1e-9)

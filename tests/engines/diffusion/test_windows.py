@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from stemforge.engines.stable_audio.windows import AudioWindow, bar_seconds, plan_windows, stitch
+from stemforge.engines.diffusion.windows import AudioWindow, bar_seconds, plan_windows, stitch
 
 SR = 44_100
 
@@ -31,9 +31,18 @@ def test_windows_start_on_downbeats_overlap_by_whole_bars_and_cover_the_stem(bpm
     assert (len(windows) - 1) * longest_stride < duration - overlap_bars * bar
 
 
-def test_a_window_too_short_for_two_bars_is_refused():
-    with pytest.raises(ValueError, match="cannot hold 2 bars"):
-        plan_windows(30.0, bar_seconds(40.0), 10.0, 1)
+def test_a_window_too_short_for_two_bars_falls_back_to_the_beat_grid():
+    beat = 60.0 / 40.0
+    windows = plan_windows(30.0, bar_seconds(40.0), 5.12, 1)
+    assert windows[-1].start + windows[-1].length >= 30.0
+    for window in windows[1:]:
+        assert window.start / beat == pytest.approx(round(window.start / beat))  # on a beat
+        assert window.fade == pytest.approx(beat)
+
+
+def test_a_window_too_short_for_two_beats_is_refused():
+    with pytest.raises(ValueError, match="cannot hold two beats"):
+        plan_windows(30.0, bar_seconds(40.0), 2.9, 1)
 
 
 def test_stitch_has_the_exact_length_and_an_equal_power_seam():
