@@ -189,11 +189,11 @@ def build_pipeline(configs: dict[str, Any], tokenizer: Any, seed: int = 0) -> An
 
     torch.manual_seed(seed)
     text_encoder = T5EncoderModel(T5Config(**configs["text_encoder"])).eval()
-    projection_model = StableAudioProjectionModel(**configs["projection_model"]).eval()
-    transformer = StableAudioDiTModel(**configs["transformer"]).eval()
-    vae = AutoencoderOobleck(**configs["vae"]).eval()
+    projection_model = StableAudioProjectionModel(**configs["projection_model"])
+    transformer = StableAudioDiTModel(**configs["transformer"])
+    vae = AutoencoderOobleck(**configs["vae"])
     scheduler = CosineDPMSolverMultistepScheduler(**configs["scheduler"])
-    return StableAudioPipeline(
+    pipeline = StableAudioPipeline(
         vae=vae,
         text_encoder=text_encoder,
         projection_model=projection_model,
@@ -201,6 +201,9 @@ def build_pipeline(configs: dict[str, Any], tokenizer: Any, seed: int = 0) -> An
         transformer=transformer,
         scheduler=scheduler,
     )
+    for part in ("projection_model", "transformer", "vae"):
+        getattr(pipeline, part).eval()  # diffusers' config decorator hides ``eval`` from mypy
+    return pipeline
 
 
 def build_tiny_stable_audio(folder: Path, *, sample_size: int = 128, seed: int = 0) -> Path:
