@@ -33,7 +33,7 @@ system-packages:
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev,musicgen,stable-audio]"
+	$(BIN)/pip install --quiet -e ".[dev,musicgen,stable-audio,audioldm2,riffusion]"
 	touch $@
 
 node_modules/.installed: package.json package-lock.json

@@ -110,6 +110,15 @@ class Settings(BaseSettings):
         description="Stable Audio Open checkpoint (a diffusers pipeline): a Hugging Face model id "
         "(resolved from the cache) or a folder.",
     )
+    audioldm2_model: str = Field(
+        default="cvssp/audioldm2-music",
+        description="AudioLDM 2 checkpoint (a diffusers pipeline): a model id (from the cache) or a folder.",
+    )
+    riffusion_model: str = Field(
+        default="riffusion/riffusion-model-v1",
+        description="Riffusion checkpoint (a Stable Diffusion pipeline): a model id (from the cache) or "
+        "a folder.",
+    )
     # Quality analysis (callback "quality", "warnings", "mix_url"): bounds of the warnings and the
     # mix's gain staging (docs/quality.md).
     quality_analysis: bool = Field(

@@ -9,8 +9,7 @@ from ray.serve.schema import ServeDeploySchema
 
 from deployments.engine_replica import BATCH_KEYS
 from stemforge.engines.musicgen.config import parse_config
-from stemforge.engines.registry import ENGINES, engine_entry
-from stemforge.engines.stable_audio import StableAudioEngine
+from stemforge.engines.registry import ENGINES, engine_class, engine_entry
 from stemforge.launch import generate
 from stemforge.launch.machine import Machine
 from stemforge.launch.preflight import replica_settings
@@ -24,7 +23,20 @@ CPU_CONFIGS = [
     ROOT / "configs" / "serve.cpu-musicgen.yaml",
     ROOT / "configs" / "serve.cpu-models.yaml",
 ]
-CONFIGS = [ROOT / "serve_config.yaml", *CPU_CONFIGS, ROOT / "cluster" / "rayservice.yaml"]
+CONFIGS = [
+    ROOT / "serve_config.yaml",
+    *CPU_CONFIGS,
+    ROOT / "configs" / "serve.gpu.yaml",
+    ROOT / "cluster" / "rayservice.yaml",
+]
+
+
+# Engine deployments whose user_config the engine's own parser checks (beside MusicGen's).
+ENGINE_CLASSES = {
+    "StableAudioEngine": "stable_audio",
+    "AudioLDM2Engine": "audioldm2",
+    "RiffusionEngine": "riffusion",
+}
 
 
 def _deployments(path: Path) -> dict[str, dict[str, Any]]:
@@ -48,8 +60,9 @@ def test_serve_config_parses_and_engine_user_configs_are_accepted(path: Path) ->
         user_config = dict(deployment.get("user_config") or {})
         if name == "MusicGenEngine":
             parse_config({k: v for k, v in user_config.items() if k not in BATCH_KEYS})
-        if name == "StableAudioEngine":
-            StableAudioEngine.parse_config({k: v for k, v in user_config.items() if k not in BATCH_KEYS})
+        if name in ENGINE_CLASSES:
+            engine = engine_class(ENGINE_CLASSES[name])
+            engine.parse_config({k: v for k, v in user_config.items() if k not in BATCH_KEYS})
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
@@ -92,5 +105,6 @@ def test_each_config_pins_the_mode_its_engines_serve() -> None:
         "serve.cpu.yaml": "true",
         "serve.cpu-musicgen.yaml": "false",
         "serve.cpu-models.yaml": "false",
+        "serve.gpu.yaml": "false",
         "rayservice.yaml": "false",
     }

@@ -74,6 +74,8 @@ def resolve_spec(request: GenerateRequest, engines: int = 1) -> MusicSpec:
         style=_blank_to_none(p.style),
         prompt=_blank_to_none(p.prompt),
         chord_progression=tuple(p.chord_progression) if p.chord_progression else None,
+        time_signature=p.time_signature,
+        lyrics=_blank_to_none(p.lyrics),
         align_to_grid=engines > 1,
     )
 
@@ -94,5 +96,7 @@ def applied_parameters(spec: MusicSpec, routes: Mapping[str, Sequence[str]] | No
         "prompt": spec.prompt,
         "temperature": spec.temperature,
         "random_seed": spec.seed,
+        **({"time_signature": spec.time_signature} if spec.time_signature else {}),
+        **({"lyrics": spec.lyrics} if spec.lyrics else {}),
         **({"engines": engines} if engines else {}),
     }

@@ -85,6 +85,14 @@ class GenerationParameters(BaseModel):
     random_seed: int | None = Field(
         default=None, ge=0, le=MAX_SEED, description="Same seed, same request: same audio."
     )
+    # Additive: the metre every part plays in (the procedural engine; model engines get it in
+    # their prompt), and words for the vocals to sing (syllables set to the melody's notes).
+    time_signature: Literal["4/4", "3/4", "6/8", "12/8"] | None = Field(
+        default=None, description="Metre of every part: 4/4 (default), 3/4, 6/8 or 12/8."
+    )
+    lyrics: str | None = Field(
+        default=None, max_length=2000, description="Words the vocals sing; neutral syllables when omitted."
+    )
     # Additive: which engine renders a stem, overriding the routing table for this request
     # ({"drums": "stable_audio"}). Checked against the deployed engines at the ingress.
     engines: (

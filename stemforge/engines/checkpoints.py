@@ -31,6 +31,18 @@ STABLE_AUDIO = CheckpointKind(
     "stabilityai/stable-audio-open-1.0",
     "a diffusers pipeline: model_index.json and one folder per component",
 )
+AUDIOLDM2 = CheckpointKind(
+    "AUDIOLDM2_MODEL",
+    "model_index.json",
+    "cvssp/audioldm2-music",
+    "a diffusers AudioLDM2Pipeline: model_index.json and one folder per component",
+)
+RIFFUSION = CheckpointKind(
+    "RIFFUSION_MODEL",
+    "model_index.json",
+    "riffusion/riffusion-model-v1",
+    "a diffusers StableDiffusionPipeline: model_index.json and one folder per component",
+)
 
 
 def how_to_provide(name: str, kind: CheckpointKind = MUSICGEN) -> str:

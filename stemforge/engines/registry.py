@@ -31,6 +31,12 @@ ENGINES: dict[str, EngineEntry] = {
             "stemforge.engines.stable_audio:StableAudioEngine",
             "stable-audio",
         ),
+        EngineEntry(
+            "audioldm2", "AudioLDM2Engine", "stemforge.engines.audioldm2:AudioLDM2Engine", "audioldm2"
+        ),
+        EngineEntry(
+            "riffusion", "RiffusionEngine", "stemforge.engines.riffusion:RiffusionEngine", "riffusion"
+        ),
     )
 }
 

@@ -9,6 +9,7 @@ from stemforge.settings import REPO_ROOT
 CPU = REPO_ROOT / "configs" / "serve.cpu.yaml"
 CPU_MUSICGEN = REPO_ROOT / "configs" / "serve.cpu-musicgen.yaml"
 PRODUCTION = REPO_ROOT / "serve_config.yaml"
+GPU = REPO_ROOT / "configs" / "serve.gpu.yaml"
 
 
 @dataclass(frozen=True)
@@ -25,5 +26,7 @@ def choose_config(explicit: str | None, mock_generation: bool, gpus: int) -> Cho
         # machine starts the CPU graph in mock mode.
         return Choice(CPU, "MOCK_GENERATION=true: the procedural engine only, no model, no GPU needed")
     if gpus > 0:
-        return Choice(PRODUCTION, f"MOCK_GENERATION=false and {gpus} GPU(s) here: the production graph")
+        return Choice(
+            GPU, f"MOCK_GENERATION=false and {gpus} GPU(s) here: the production graph's routed engines"
+        )
     return Choice(CPU_MUSICGEN, "MOCK_GENERATION=false and no GPU here: MusicGen on the CPU")

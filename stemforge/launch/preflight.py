@@ -46,6 +46,8 @@ MODEL_ENGINES = (
     ModelEngine(
         "stable_audio", "Stable Audio", "stable_audio_model", "stable-audio", checkpoints.STABLE_AUDIO
     ),
+    ModelEngine("audioldm2", "AudioLDM 2", "audioldm2_model", "audioldm2", checkpoints.AUDIOLDM2),
+    ModelEngine("riffusion", "Riffusion", "riffusion_model", "riffusion", checkpoints.RIFFUSION),
 )
 
 

@@ -35,6 +35,8 @@ class MusicSpec:
     style: str | None = None
     prompt: str | None = None
     chord_progression: tuple[str, ...] | None = None
+    time_signature: str | None = None  # "4/4", "3/4", "6/8", "12/8"; None: the style's (or 4/4)
+    lyrics: str | None = None  # words for the vocals; None: neutral syllables
     # Set when the request's stems come from more than one engine: every model engine then lines
     # its stems up on the tempo grid (stretch and shift), whatever its own time_stretch_to_bpm.
     align_to_grid: bool = False

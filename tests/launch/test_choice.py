@@ -2,7 +2,7 @@
 
 import pytest
 
-from stemforge.launch.choice import CPU, CPU_MUSICGEN, PRODUCTION, choose_config
+from stemforge.launch.choice import CPU, CPU_MUSICGEN, GPU, PRODUCTION, choose_config
 
 
 @pytest.mark.parametrize(
@@ -11,8 +11,8 @@ from stemforge.launch.choice import CPU, CPU_MUSICGEN, PRODUCTION, choose_config
         (True, 0, CPU),
         (True, 2, CPU),  # the procedural engine needs no GPU, even where there are some
         (False, 0, CPU_MUSICGEN),
-        (False, 1, PRODUCTION),
-        (False, 8, PRODUCTION),
+        (False, 1, GPU),
+        (False, 8, GPU),
     ],
 )
 def test_the_mode_and_the_machine_choose_the_config(mock: bool, gpus: int, expected: object) -> None:
@@ -29,4 +29,4 @@ def test_an_explicit_config_always_wins(mock: bool, gpus: int) -> None:
 
 
 def test_the_chosen_files_exist() -> None:
-    assert CPU.is_file() and CPU_MUSICGEN.is_file() and PRODUCTION.is_file()
+    assert CPU.is_file() and CPU_MUSICGEN.is_file() and GPU.is_file() and PRODUCTION.is_file()

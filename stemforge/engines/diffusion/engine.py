@@ -96,6 +96,7 @@ class DiffusionEngine(Engine[ConfigT]):
             loaded = prepare(pipeline, name, path, device, dtype, self.keep_float32)
         self._loaded = loaded
         self._settings = settings
+        self._after_load()
         apply_threads(self._config.num_threads)
         logger.info(
             "%s: loaded %s from %s on %s (%s) in %.1f s",
@@ -203,6 +204,9 @@ class DiffusionEngine(Engine[ConfigT]):
     def _render(self, rows: list[Row], steps: int, tracker: "StepTracker") -> list[np.ndarray]:
         """One pipeline call for ``rows`` (same ``_call_key``): ``(frames, 2)`` float32 audio at
         44.1 kHz per row, at least ``rows[i].seconds`` long. Calls ``tracker.on_step`` per step."""
+
+    def _after_load(self) -> None:
+        """Fix-ups a freshly loaded pipeline needs (library compatibility)."""
 
     def _call_key(self, row: Row) -> Hashable:
         """Rows with equal keys can be one call: by default the same length and guidance."""
