@@ -1,12 +1,12 @@
 """Run the benchmarks: `python -m bench [name ...]`. Without names, the quick set runs;
-`musicgen` and `stable_audio` (many minutes of CPU) run only when named."""
+`musicgen`, `stable_audio` and `diffusion_engines` (many minutes of CPU) run only when named."""
 
 import subprocess
 import sys
 from pathlib import Path
 
 QUICK = ["service", "procedural", "storage", "quality"]
-ALL = [*QUICK, "ingress_memory", "musicgen", "stable_audio"]
+ALL = [*QUICK, "ingress_memory", "musicgen", "stable_audio", "diffusion_engines"]
 
 
 def main(names: list[str]) -> int:

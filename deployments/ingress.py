@@ -48,11 +48,15 @@ from stemforge.jobs.records import fingerprint
 from stemforge.jobs.ssrf import ascii_host, check_callback_url
 from stemforge.jobs.store import JOBS_PREFIX, JobStore
 from stemforge.jobs.ticket import JobTicket
+from stemforge.observability.events import Observers
+from stemforge.observability.logs import EventLog
+from stemforge.observability.metrics import RayMetrics
 from stemforge.playground import include_playground
 from stemforge.routing import RoutingTable
 from stemforge.settings import Settings
 from stemforge.storage.factory import storage_from_settings
 from stemforge.storage.local import BLOB_ROUTE, LocalDiskStorage
+from stemforge.storage.timed import timed_storage
 
 logger = logging.getLogger(__name__)
 
@@ -133,14 +137,18 @@ class Ingress:
         app.state.api_key = settings.api_key
         storage = storage_from_settings(settings)
         self._local_storage = storage if isinstance(storage, LocalDiskStorage) else None
-        self._store = JobStore(storage)
+        self._store = JobStore(timed_storage(storage))
         uploader_port = UploaderHandle(uploader)
+        observer = Observers(EventLog(), RayMetrics())  # a replica: Ray is up
         self._jobs = JobLifecycle(
             self._store,
             EngineHandles(engines),
             uploader_port,
             CallbackDelivery(
-                uploader_port, settings.callback_retry_schedule, settings.callback_inline_retry_max_seconds
+                uploader_port,
+                settings.callback_retry_schedule,
+                settings.callback_inline_retry_max_seconds,
+                on_attempt=observer.callback_attempt,
             ),
             LifecyclePolicy(
                 heartbeat_seconds=settings.job_heartbeat_seconds,
@@ -150,6 +158,7 @@ class Ingress:
                 max_active_jobs=settings.max_active_jobs,
                 idempotency_window_seconds=settings.idempotency_window_seconds,
             ),
+            observer=observer,
         )
         loop = asyncio.get_event_loop()
         # Storage calls run in threads; the default pool (cores + 4) is too small for many jobs'

@@ -6,6 +6,7 @@ the job's lifecycle, in the ingress, records what the uploader returns.
 """
 
 import asyncio
+import time
 
 from ray import serve
 
@@ -15,10 +16,12 @@ from stemforge.jobs.callbacks import AttemptOutcome, callback_client
 from stemforge.jobs.publisher import ResultPublisher
 from stemforge.jobs.ticket import JobTicket
 from stemforge.music.spec import SAMPLE_RATE
+from stemforge.observability.logs import log_event
 from stemforge.quality.assessment import warm_up
 from stemforge.quality.bounds import QualityConfig
 from stemforge.settings import Settings
 from stemforge.storage.factory import storage_from_settings
+from stemforge.storage.timed import timed_storage
 
 STORAGE_CHECK_TIMEOUT_SECONDS = 2.0
 
@@ -27,7 +30,7 @@ STORAGE_CHECK_TIMEOUT_SECONDS = 2.0
 class Uploader:
     def __init__(self, settings: Settings) -> None:
         # Built here, at start-up: bad storage or signing settings fail the deployment, not a job.
-        self._storage = storage_from_settings(settings)
+        self._storage = timed_storage(storage_from_settings(settings))
         quality = QualityConfig.from_settings(settings)
         scorer = None
         if quality.enabled and settings.clap_model:
@@ -40,7 +43,17 @@ class Uploader:
         self._callbacks = callback_client(settings)
 
     async def store(self, ticket: JobTicket, *results: EngineResult) -> CallbackPayload:
-        return await self._publisher.store(ticket, results)
+        started = time.perf_counter()
+        payload = await self._publisher.store(ticket, results)
+        log_event(
+            "stems.stored",
+            generation_request_id=ticket.generation_request_id,
+            stage="storing",
+            status=payload.status,
+            stems=",".join(ticket.stems),
+            seconds=round(time.perf_counter() - started, 3),
+        )
+        return payload
 
     async def attempt(self, url: str, webhook_id: str, body: bytes) -> AttemptOutcome:
         return await self._callbacks.attempt(url, webhook_id, body)

@@ -139,12 +139,15 @@ class CallbackDelivery:
         inline_wait_max_seconds: float,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        on_attempt: Callable[[str], None] | None = None,
     ) -> None:
         self._client = client
         self._schedule = list(schedule)
         self._inline_max = inline_wait_max_seconds
         self._clock = clock
         self._sleep = sleep
+        # Told each attempt's outcome: "delivered", "retry" (scheduled again) or "gave_up".
+        self._on_attempt = on_attempt
 
     def new_state(self, url: str, webhook_id: str) -> CallbackState:
         return CallbackState(
@@ -184,3 +187,5 @@ class CallbackDelivery:
                 state.next_attempt_at = now + delay
         if state.gave_up:
             logger.warning("callback to %s given up after %d attempt(s)", state.url, len(state.attempts))
+        if self._on_attempt is not None:
+            self._on_attempt("delivered" if state.delivered else "gave_up" if state.gave_up else "retry")

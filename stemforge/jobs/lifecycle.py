@@ -39,6 +39,7 @@ from stemforge.jobs.outcomes import KNOWN_OUTCOMES, KnownOutcome, KnownOutcomes
 from stemforge.jobs.records import CallbackState, JobProgress, JobRecord, OpenJobMarker, Stage
 from stemforge.jobs.store import JobStore
 from stemforge.jobs.ticket import JobTicket
+from stemforge.observability.events import JobObserver, NullObserver
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +112,7 @@ class Job:
     writer: "asyncio.Task[None] | None" = None
     write_failed: bool = False  # the last write did not go through: storage is failing
     trailing_save: "asyncio.Task[None] | None" = None  # progress held back by the throttle
+    stage_entered_at: float = 0.0  # when the record entered its stage (for the observer)
 
 
 @dataclass(frozen=True)
@@ -157,8 +159,10 @@ class JobLifecycle:
         *,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        observer: JobObserver | None = None,
     ) -> None:
         self._store = store
+        self._observer: JobObserver = observer or NullObserver()
         self._engines = engines
         self._uploader = uploader
         self._delivery = delivery
@@ -214,7 +218,19 @@ class JobLifecycle:
         except BaseException:
             self._busy.discard(job_id)
             raise
-        return Acceptance(job=Job(ticket, record), record=record)
+        self._observer.accepted(ticket)
+        self._count_stages()
+        return Acceptance(job=Job(ticket, record, stage_entered_at=self._clock()), record=record)
+
+    def _count_stages(self) -> None:
+        """This replica's jobs per stage, for the observer: the running ones by their record's
+        stage, and those accepted but not yet running as accepted (queued)."""
+        counts: dict[str, int] = {}
+        for job in self._running.values():
+            counts[job.record.stage.value] = counts.get(job.record.stage.value, 0) + 1
+        waiting = len(self._busy - set(self._running))
+        counts[Stage.ACCEPTED.value] = counts.get(Stage.ACCEPTED.value, 0) + waiting
+        self._observer.jobs_in_stages(counts)
 
     def _known(self, generation_request_id: str) -> JobRecord | KnownOutcome | None:
         """The job's current state if this replica knows it without storage (module docstring)."""
@@ -256,6 +272,9 @@ class JobLifecycle:
                 payload = failed_payload(job.ticket, reason, self._clock())
             finally:
                 self._busy.discard(job_id)  # from here on it only waits on its callback
+            self._observer.finished(
+                job.ticket, payload.status, payload.error, self._clock() - job.ticket.accepted_at
+            )
             await self._finish(job, payload)
             await self._flush(job)  # a callback scheduled for later is on record when the run ends
         except Exception:
@@ -265,6 +284,7 @@ class JobLifecycle:
             heartbeat.cancel()
             self._busy.discard(job_id)
             self._running.pop(job_id, None)
+            self._count_stages()
 
     async def _generate_and_store(self, job: Job) -> CallbackPayload:
         for attempt in range(1, self._policy.engine_max_attempts + 1):
@@ -292,11 +312,13 @@ class JobLifecycle:
         engine_job = EngineJob(job.ticket.spec, stems)
         for attempt in range(1, self._policy.engine_max_attempts + 1):
             self._set_stems(job, stems, "generating", reset=True)
+            started = self._clock()
             try:
                 async for event in self._engines.stream(engine, engine_job):
                     if isinstance(event, EngineProgress):
                         await self._report(job, engine, event)
                     elif isinstance(event, EngineDone):
+                        self._observer.generated(job.ticket, engine, stems, self._clock() - started)
                         self._set_stems(job, stems, "done")
                         job.engine_etas[engine] = 0.0
                         await self._save_progress(job, force=True)
@@ -408,7 +430,12 @@ class JobLifecycle:
         record = job.record
         if stage != record.stage and stage not in TRANSITIONS[record.stage]:
             raise IllegalTransition(f"job {record.generation_request_id}: {record.stage} -> {stage}")
+        if stage != record.stage:
+            now = self._clock()
+            self._observer.stage(job.ticket, stage.value, now - (job.stage_entered_at or now))
+            job.stage_entered_at = now
         record.stage = stage
+        self._count_stages()
         await self._save(job)
 
     async def _save(self, job: Job) -> None:

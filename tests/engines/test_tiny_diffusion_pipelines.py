@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from stemforge.engines.audioldm2.compat import enable_language_model_generation
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # read when huggingface_hub is first imported
 
 torch = pytest.importorskip("torch")
@@ -48,7 +50,7 @@ def audioldm2(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
     folder = tiny_audioldm2.build_tiny_audioldm2(tmp_path_factory.mktemp("audioldm2") / "tiny-audioldm2")
     pipe = _load_offline(AudioLDM2Pipeline, folder)
-    tiny_audioldm2.enable_language_model_generation(pipe)
+    enable_language_model_generation(pipe)
     return pipe
 
 

@@ -743,3 +743,75 @@ def test_a_report_held_back_by_the_throttle_is_written_soon_after(store: Recordi
         raise AssertionError("the held-back report never reached the record")
 
     asyncio.run(scenario())
+
+
+class RecordingObserver:
+    """Writes down what the lifecycle tells its observer."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple] = []
+        self.stage_counts: list[dict[str, int]] = []
+
+    def accepted(self, ticket: JobTicket) -> None:
+        self.events.append(("accepted", ticket.generation_request_id))
+
+    def stage(self, ticket: JobTicket, stage: str, seconds_in_previous: float) -> None:
+        self.events.append(("stage", stage, seconds_in_previous))
+
+    def generated(self, ticket: JobTicket, engine: str, stems: Sequence[str], seconds: float) -> None:
+        self.events.append(("generated", engine, tuple(stems), seconds))
+
+    def finished(self, ticket: JobTicket, status: str, reason: str | None, seconds: float) -> None:
+        self.events.append(("finished", status, reason))
+
+    def callback_attempt(self, outcome: str) -> None:
+        self.events.append(("callback", outcome))
+
+    def jobs_in_stages(self, counts: dict[str, int]) -> None:
+        self.stage_counts.append(dict(counts))
+
+
+def _observed(store: JobStore, engines: FakeEngines, uploader: FakeUploader, clock: Clock):
+    observer = RecordingObserver()
+    delivery = CallbackDelivery(
+        uploader, [0, 5, 300], 10, clock=clock, sleep=clock.sleep, on_attempt=observer.callback_attempt
+    )
+    lifecycle = JobLifecycle(
+        store, engines, uploader, delivery, POLICY, clock=clock, sleep=clock.sleep, observer=observer
+    )
+    return lifecycle, observer
+
+
+def test_the_observer_hears_every_stage_the_engines_time_and_the_outcome(store: RecordingStore) -> None:
+    clock = Clock()
+    lifecycle, observer = _observed(store, FakeEngines(clock), FakeUploader(), clock)
+    asyncio.run(_accept_and_run(lifecycle, _ticket(routes={"procedural": ("drums",), "musicgen": ("bass",)})))
+
+    kinds = [event[0] for event in observer.events]
+    assert kinds[0] == "accepted"
+    assert [e[1] for e in observer.events if e[0] == "stage"] == [
+        "generating",
+        "storing",
+        "calling back",
+        "completed",
+    ]
+    generated = {e[1]: e for e in observer.events if e[0] == "generated"}
+    assert set(generated) == {"procedural", "musicgen"}
+    assert (
+        generated["musicgen"][2] == ("bass",) and generated["musicgen"][3] >= 2.0
+    )  # the fake clock's 2 s steps
+    assert ("finished", "completed", None) in observer.events
+    assert ("callback", "delivered") in observer.events
+    assert observer.stage_counts[-1] == {"accepted": 0}  # nothing left running here
+
+
+def test_the_observer_hears_a_failure_with_its_reason_and_each_callback_retry(store: RecordingStore) -> None:
+    clock = Clock()
+    lifecycle, observer = _observed(
+        store, FakeEngines(procedural=["boom"]), FakeUploader(answers=(503, 200)), clock
+    )
+    asyncio.run(_accept_and_run(lifecycle, _ticket()))
+
+    (finished,) = [e for e in observer.events if e[0] == "finished"]
+    assert finished[1] == "failed" and finished[2].startswith("generation failed: ValueError")
+    assert [e[1] for e in observer.events if e[0] == "callback"] == ["retry", "delivered"]

@@ -25,7 +25,7 @@ GPT-2 states from CLAP (512) and Flan-T5 (1024) inputs) and diffusers' conversio
 laion/clap-htsat-unfused, T5 = google/flan-t5-large with 128 tokens, GPT-2 = gpt2).
 
 transformers 5 no longer gives ``GPT2Model`` the private generation helper the pipeline calls
-(diffusers #12630): ``enable_language_model_generation`` restores it on the instance (see there);
+(diffusers #12630): the engine's ``audioldm2.compat.enable_language_model_generation`` restores it;
 ``generate_states`` is the same loop written out. ``per_row_embeddings`` encodes each row alone: a
 batch encoded in one call pads T5 tokens to its longest prompt and GPT-2 sees the padding, so rows
 would depend on their batch mates even with their own generators and latents.
@@ -33,7 +33,6 @@ would depend on their batch mates even with their own generators and latents.
 
 import json
 import string
-import types
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +59,7 @@ SCHEDULER_CONFIG: dict[str, Any] = {
     "prediction_type": "epsilon",
 }
 
-_FULL = {
+_FULL: dict[str, Any] = {
     "unet_channels": (128, 256, 384, 640),
     "unet_heads": (4, 8, 12, 20),  # 32 channels per head
     "unet_groups": 32,
@@ -81,7 +80,7 @@ _FULL = {
     "gpt2_heads": 12,
     "vocoder_channels": 1024,
 }
-_TINY = {
+_TINY: dict[str, Any] = {
     "unet_channels": (8, 16, 24, 40),  # the real 1:2:3:5 ratios
     "unet_heads": (2, 2, 2, 2),
     "unet_groups": 8,
@@ -305,27 +304,30 @@ def build_pipeline(configs: dict[str, Any], tokenizer: Any, tokenizer_2: Any, se
     ).eval()
     language_model = GPT2Model(GPT2Config(**configs["language_model"])).eval()
     language_model.config.max_new_tokens = GENERATED_STATES  # read by the pipeline, saved in config.json
-    return AudioLDM2Pipeline(
-        vae=AutoencoderKL(**configs["vae"]).eval(),
+    pipeline = AudioLDM2Pipeline(
+        vae=AutoencoderKL(**configs["vae"]),
         text_encoder=clap,
         text_encoder_2=T5EncoderModel(T5Config(**configs["text_encoder_2"])).eval(),
-        projection_model=AudioLDM2ProjectionModel(**configs["projection_model"]).eval(),
+        projection_model=AudioLDM2ProjectionModel(**configs["projection_model"]),
         language_model=language_model,
         tokenizer=tokenizer,
         tokenizer_2=tokenizer_2,
         # laion/clap-htsat-unfused: 48 kHz, 64 mel bins, hop 480, 10 s; one channel (the unfused model).
         feature_extractor=ClapFeatureExtractor(truncation="rand_trunc"),
-        unet=AudioLDM2UNet2DConditionModel(**configs["unet"]).eval(),
+        unet=AudioLDM2UNet2DConditionModel(**configs["unet"]),
         scheduler=DDIMScheduler(**configs["scheduler"]),
         vocoder=SpeechT5HifiGan(SpeechT5HifiGanConfig(**configs["vocoder"])).eval(),
     )
+    for part in ("vae", "projection_model", "unet"):
+        getattr(pipeline, part).eval()  # diffusers' config decorator hides ``eval`` from mypy
+    return pipeline
 
 
 def build_tiny_audioldm2(folder: Path, *, seed: int = 0) -> Path:
     """Save a tiny random AudioLDM 2 (music) pipeline to ``folder`` and return ``folder``.
 
     Reload with ``AudioLDM2Pipeline.from_pretrained(folder)``; under transformers 5 call
-    ``enable_language_model_generation(pipe)`` before generating.
+    ``stemforge.engines.audioldm2.compat.enable_language_model_generation(pipe)`` before generating.
     """
     import tempfile
 
@@ -338,29 +340,6 @@ def build_tiny_audioldm2(folder: Path, *, seed: int = 0) -> Path:
         )
         build_pipeline(configs, tokenizer, tokenizer_2, seed=seed).save_pretrained(folder)
     return folder
-
-
-def enable_language_model_generation(pipe: Any) -> bool:
-    """Let ``AudioLDM2Pipeline`` generate its GPT-2 states under transformers 5.
-
-    The checkpoints' language model is a ``GPT2Model``, which in transformers 5 no longer inherits
-    ``GenerationMixin``; ``AudioLDM2Pipeline.generate_language_model`` (diffusers 0.42) still calls
-    ``language_model._update_model_kwargs_for_generation`` and fails with ``AttributeError:
-    'GPT2Model' object has no attribute '_update_model_kwargs_for_generation'`` (diffusers #12630,
-    #13111). That helper only appends ones to the attention mask and carries the cache, so binding
-    ``GenerationMixin``'s to the instance restores the loop; since transformers 5 returns the cache as
-    ``cache``, which the pipeline never passes back, every step recomputes the whole (short) sequence:
-    the same states as a cached loop. Returns whether anything was patched.
-    """
-    model = pipe.language_model
-    if hasattr(model, "_update_model_kwargs_for_generation"):
-        return False
-    from transformers.generation.utils import GenerationMixin
-
-    model._update_model_kwargs_for_generation = types.MethodType(
-        GenerationMixin._update_model_kwargs_for_generation, model
-    )
-    return True
 
 
 def generate_states(pipe: Any, embeds: Any, attention_mask: Any, new_states: int = GENERATED_STATES) -> Any:

@@ -42,7 +42,7 @@ SCHEDULER_CONFIG: dict[str, Any] = {
     "prediction_type": "epsilon",
 }
 
-_FULL = {
+_FULL: dict[str, Any] = {
     "unet_channels": (320, 640, 1280, 1280),
     "unet_heads": 8,
     "unet_groups": 32,
@@ -54,7 +54,7 @@ _FULL = {
     "text_layers": 12,
     "text_heads": 12,
 }
-_TINY = {
+_TINY: dict[str, Any] = {
     "unet_channels": (8, 16, 16, 16),
     "unet_heads": 2,
     "unet_groups": 8,
@@ -176,16 +176,19 @@ def build_pipeline(configs: dict[str, Any], tokenizer: Any, seed: int = 0) -> An
     from transformers import CLIPTextConfig, CLIPTextModel
 
     torch.manual_seed(seed)
-    return StableDiffusionPipeline(
-        vae=AutoencoderKL(**configs["vae"]).eval(),
+    pipeline = StableDiffusionPipeline(
+        vae=AutoencoderKL(**configs["vae"]),
         text_encoder=CLIPTextModel(CLIPTextConfig(**configs["text_encoder"])).eval(),
         tokenizer=tokenizer,
-        unet=UNet2DConditionModel(**configs["unet"]).eval(),
+        unet=UNet2DConditionModel(**configs["unet"]),
         scheduler=PNDMScheduler(**configs["scheduler"]),
         safety_checker=None,
         feature_extractor=None,
         requires_safety_checker=False,
     )
+    for part in ("vae", "unet"):
+        getattr(pipeline, part).eval()  # diffusers' config decorator hides ``eval`` from mypy
+    return pipeline
 
 
 def build_tiny_riffusion(folder: Path, *, seed: int = 0) -> Path:
