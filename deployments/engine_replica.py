@@ -16,6 +16,7 @@ from stemforge.engines.base import EngineDone, EngineEvent, EngineJob, EngineRes
 from stemforge.engines.progress import ProgressTracker
 from stemforge.engines.registry import create_engine
 from stemforge.errors import ConfigurationError
+from stemforge.observability.logs import route_library_logs_to_serve
 from stemforge.settings import Settings
 
 # Keys of user_config read by the replica itself; the rest goes to the engine.
@@ -27,6 +28,7 @@ PROGRESS_INTERVAL_SECONDS = 0.5
 @serve.deployment(ray_actor_options={"num_cpus": 1}, max_ongoing_requests=16)
 class EngineReplica:
     def __init__(self, engine_name: str, settings: Settings) -> None:
+        route_library_logs_to_serve()
         self._engine = create_engine(engine_name, settings)
 
     def reconfigure(self, user_config: dict[str, Any]) -> None:

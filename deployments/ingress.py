@@ -49,7 +49,7 @@ from stemforge.jobs.ssrf import ascii_host, check_callback_url
 from stemforge.jobs.store import JOBS_PREFIX, JobStore
 from stemforge.jobs.ticket import JobTicket
 from stemforge.observability.events import Observers
-from stemforge.observability.logs import EventLog
+from stemforge.observability.logs import EventLog, route_library_logs_to_serve
 from stemforge.observability.metrics import RayMetrics
 from stemforge.playground import include_playground
 from stemforge.routing import RoutingTable
@@ -129,6 +129,7 @@ class Ingress:
         routing: RoutingTable,
         settings: Settings,
     ) -> None:
+        route_library_logs_to_serve()
         self._engines = engines
         self._uploader = uploader
         self._routing = routing

@@ -16,7 +16,7 @@ from stemforge.jobs.callbacks import AttemptOutcome, callback_client
 from stemforge.jobs.publisher import ResultPublisher
 from stemforge.jobs.ticket import JobTicket
 from stemforge.music.spec import SAMPLE_RATE
-from stemforge.observability.logs import log_event
+from stemforge.observability.logs import log_event, route_library_logs_to_serve
 from stemforge.quality.assessment import warm_up
 from stemforge.quality.bounds import QualityConfig
 from stemforge.settings import Settings
@@ -29,6 +29,7 @@ STORAGE_CHECK_TIMEOUT_SECONDS = 2.0
 @serve.deployment(ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=64)
 class Uploader:
     def __init__(self, settings: Settings) -> None:
+        route_library_logs_to_serve()
         # Built here, at start-up: bad storage or signing settings fail the deployment, not a job.
         self._storage = timed_storage(storage_from_settings(settings))
         quality = QualityConfig.from_settings(settings)

@@ -1,9 +1,11 @@
 """One structured log line per job event, with ``generation_request_id``, engine, stage and
 duration: one request can be followed across the ingress, the engines and the uploader.
 
-Lines go through the ``stemforge.events`` logger with the fields as ``extra``: under Ray's JSON
-log encoding (``logging_config.encoding: JSON`` in serve_config.yaml) each event is one JSON
-object with those keys; under text encoding Ray appends them as ``key=value``.
+Lines go through a child of Serve's ``ray.serve`` logger with the fields as ``extra``: in a
+replica only that logger has handlers (the root logger drops INFO), and under Serve's JSON log
+encoding (``logging_config.encoding: JSON`` in serve_config.yaml) each event is one JSON object
+with those keys beside Serve's own (deployment, replica, request_id); under text encoding they
+are appended as ``key=value``.
 """
 
 import logging
@@ -13,7 +15,7 @@ from typing import Any
 from stemforge.jobs.ticket import JobTicket
 from stemforge.observability.events import engines_of
 
-EVENTS_LOGGER = "stemforge.events"
+EVENTS_LOGGER = "ray.serve.stemforge.events"  # see the module docstring: under ray.serve
 logger = logging.getLogger(EVENTS_LOGGER)
 
 
@@ -67,3 +69,17 @@ class EventLog:
 
     def jobs_in_stages(self, counts: dict[str, int]) -> None:
         pass  # a gauge, not an event
+
+
+def route_library_logs_to_serve() -> None:
+    """In a replica, send the library's own loggers (``stemforge.*``: warnings about retries,
+    fallbacks, lost replicas) through Serve's handlers, in its format and files, rather than to
+    the root logger, which drops INFO there. Call it from each deployment's ``__init__``."""
+    serve_logger = logging.getLogger("ray.serve")
+    library = logging.getLogger("stemforge")
+    if not serve_logger.handlers or library.handlers:
+        return
+    for handler in serve_logger.handlers:
+        library.addHandler(handler)
+    library.setLevel(logging.INFO)
+    library.propagate = False
