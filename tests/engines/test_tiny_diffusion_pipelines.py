@@ -20,8 +20,8 @@ np = pytest.importorskip("numpy")
 
 from tests.support import tiny_audioldm2, tiny_riffusion  # noqa: E402
 
-# AudioLDM2Pipeline passes ``past_key_values=None`` to GPT2Model.forward, deprecated in transformers 5
-# (removal announced for 5.40); the engine's own loop need not (see tiny_audioldm2.generate_states).
+# diffusers' own GPT-2 loop passes ``past_key_values=None`` (deprecated in transformers 5, removal
+# announced for 5.40); the engine's loop (stemforge/engines/audioldm2/compat.py) does not.
 pytestmark = pytest.mark.filterwarnings("ignore:`past_key_values` is deprecated:FutureWarning")
 
 
@@ -101,22 +101,14 @@ def test_audioldm2_latent_shape_follows_the_formula(audioldm2: Any, seconds: flo
 
 
 def test_audioldm2_language_model_loop_under_transformers_5(audioldm2: Any) -> None:
-    """Unpatched, the pipeline's GPT-2 loop needs a helper ``GPT2Model`` lost in transformers 5;
-    patched, it computes what the written-out loop does."""
+    """The engine's GPT-2 loop (``audioldm2.compat``, which diffusers' own needs under transformers
+    5: see tests/engines/more_diffusion) computes what the written-out loop does, padding included."""
     embeds = torch.randn(
         2, 5, audioldm2.language_model.config.n_embd, generator=torch.Generator().manual_seed(0)
     )
     mask = torch.ones(2, 5, dtype=torch.long)
     mask[1, 3] = 0
     model = audioldm2.language_model
-    patch = model.__dict__.pop("_update_model_kwargs_for_generation", None)
-    try:
-        if not hasattr(model, "_update_model_kwargs_for_generation"):
-            with pytest.raises(AttributeError, match="_update_model_kwargs_for_generation"):
-                audioldm2.generate_language_model(embeds, attention_mask=mask, max_new_tokens=8)
-    finally:
-        if patch is not None:
-            model._update_model_kwargs_for_generation = patch
     with torch.no_grad():
         expected = tiny_audioldm2.generate_states(audioldm2, embeds, mask)
         got = audioldm2.generate_language_model(embeds, attention_mask=mask, max_new_tokens=8)

@@ -121,6 +121,39 @@ def service(start_service: Callable[..., Service]) -> Service:
     return start_service()
 
 
+SESSION_APPLICATIONS = frozenset({"stemforge"})  # the ``service`` fixture's, shared by every module
+
+
+def _applications() -> set[str]:
+    return set(serve.status().applications) if ray.is_initialized() else set()
+
+
+def _delete_applications_since(before: set[str]) -> None:
+    for name in _applications() - before - SESSION_APPLICATIONS:
+        serve.delete(name)
+
+
+@pytest.fixture(autouse=True)
+def _a_test_s_own_applications_end_with_it(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Applications a test starts itself (not its module's fixtures, set up before this) are
+    deleted after it: each holds logical CPUs and a few hundred MB per replica, and a box full of
+    idle ones cannot schedule the next test's replicas."""
+    if "start_service" not in request.fixturenames:
+        yield
+        return
+    before = _applications()
+    yield
+    _delete_applications_since(before)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _a_module_s_applications_end_with_it(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The same for the applications of a module's fixtures, at the end of the module."""
+    before = _applications()
+    yield
+    _delete_applications_since(before)
+
+
 @pytest.fixture()
 def callback_receiver() -> Iterator[CallbackReceiver]:
     yield from start_callback_receiver()

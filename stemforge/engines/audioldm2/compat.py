@@ -1,27 +1,41 @@
 """AudioLDM 2 under transformers 5 (diffusers 0.42).
 
-The checkpoints' language model is a ``GPT2Model``, which in transformers 5 no longer inherits
-``GenerationMixin``; ``AudioLDM2Pipeline.generate_language_model`` still calls
-``language_model._update_model_kwargs_for_generation`` and fails with ``AttributeError: 'GPT2Model'
-object has no attribute '_update_model_kwargs_for_generation'`` (diffusers #12630). That helper
-only appends ones to the attention mask and carries the cache, so binding ``GenerationMixin``'s to
-the instance restores the loop. transformers 5 returns the cache as ``cache``, which the pipeline
-never passes back, so every step recomputes the (8-state, short) sequence: the same states as a
-cached loop, at a cost that is small beside the UNet's.
+The pipeline turns the CLAP and T5 embeddings into its UNet's conditioning by letting a GPT-2
+``GPT2Model`` generate 8 hidden states. Its loop (``generate_language_model``) calls private
+generation helpers that ``GPT2Model`` no longer has in transformers 5 (``AttributeError: 'GPT2Model'
+object has no attribute '_update_model_kwargs_for_generation'``, diffusers #12630), and passes
+``past_key_values``, which transformers says it removes in 5.40. The replacement here uses only
+GPT-2's public forward: each step runs the whole (short: at most 128 + 8 positions) sequence
+and appends the last position's final hidden state, which is what the cached loop computes.
 """
 
-import types
 from typing import Any
+
+_MARK = "_stemforge_language_model_loop"
 
 
 def enable_language_model_generation(pipeline: Any) -> bool:
-    """Patch ``pipeline.language_model`` where it needs it; returns whether anything was patched."""
-    model = pipeline.language_model
-    if hasattr(model, "_update_model_kwargs_for_generation"):
+    """Give ``pipeline`` the loop above; returns whether it was replaced now (False: already)."""
+    if getattr(pipeline, _MARK, False):
         return False
-    from transformers.generation.utils import GenerationMixin
+    model = pipeline.language_model
 
-    model._update_model_kwargs_for_generation = types.MethodType(
-        GenerationMixin._update_model_kwargs_for_generation, model
-    )
+    def generate_language_model(
+        inputs_embeds: Any = None, max_new_tokens: int | None = 8, **model_kwargs: Any
+    ) -> Any:
+        import torch
+
+        steps = max_new_tokens if max_new_tokens is not None else model.config.max_new_tokens
+        mask = model_kwargs.get("attention_mask")
+        for _ in range(steps):
+            output = model(
+                inputs_embeds=inputs_embeds, attention_mask=mask, output_hidden_states=True, return_dict=True
+            )
+            inputs_embeds = torch.cat([inputs_embeds, output.hidden_states[-1][:, -1:, :]], dim=1)
+            if mask is not None:
+                mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
+        return inputs_embeds[:, -steps:, :]
+
+    pipeline.generate_language_model = generate_language_model
+    setattr(pipeline, _MARK, True)
     return True

@@ -151,15 +151,31 @@ def test_missing_packages_name_the_extra(name: str, monkeypatch: pytest.MonkeyPa
         create_engine(name, Settings())
 
 
-def test_audioldm2_s_language_model_is_patched_for_transformers_5(tmp_path: Path) -> None:
+def test_audioldm2_s_language_model_loop_works_on_transformers_5_and_matches_diffusers_own(
+    tmp_path: Path,
+) -> None:
+    import types
+
+    import torch
     from diffusers import AudioLDM2Pipeline
+    from transformers.generation.utils import GenerationMixin
 
     from stemforge.engines.audioldm2.compat import enable_language_model_generation
 
-    pipeline = AudioLDM2Pipeline.from_pretrained(_audioldm2(tmp_path / "tiny"))
+    folder = _audioldm2(tmp_path / "tiny")
+    ours, theirs = AudioLDM2Pipeline.from_pretrained(folder), AudioLDM2Pipeline.from_pretrained(folder)
     with pytest.raises(AttributeError, match="_update_model_kwargs_for_generation"):
-        pipeline(prompt="drums", num_inference_steps=1, audio_length_in_s=0.5)
-    assert enable_language_model_generation(pipeline) is True
-    assert enable_language_model_generation(pipeline) is False  # once is enough
-    audio = pipeline(prompt="drums", num_inference_steps=1, audio_length_in_s=0.5).audios
+        ours(prompt="drums", num_inference_steps=1, audio_length_in_s=0.5)
+    assert enable_language_model_generation(ours) is True
+    assert enable_language_model_generation(ours) is False  # once is enough
+    # diffusers' own (cached) loop, given back the helper transformers 5 took away.
+    model = theirs.language_model
+    model._update_model_kwargs_for_generation = types.MethodType(
+        GenerationMixin._update_model_kwargs_for_generation, model
+    )
+    with torch.inference_mode():
+        mine = ours.encode_prompt(["solo drums, 120 BPM"], "cpu", 1, False)[2]
+        reference = theirs.encode_prompt(["solo drums, 120 BPM"], "cpu", 1, False)[2]
+    torch.testing.assert_close(mine, reference, atol=1e-5, rtol=1e-4)
+    audio = ours(prompt="drums", num_inference_steps=1, audio_length_in_s=0.5).audios
     assert np.isfinite(audio).all()
