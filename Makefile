@@ -13,16 +13,17 @@ export OMP_WAIT_POLICY ?= PASSIVE
 export RAY_USAGE_STATS_ENABLED ?= 0
 
 # The procedural engine plays a General MIDI SoundFont (MIT-licensed FluidR3 Mono) through
-# libfluidsynth, both from Debian; without them it falls back to DSP synthesis.
+# libfluidsynth, both from Debian; without them it falls back to DSP synthesis. The vocals are
+# sung by espeak-ng (Debian) and WORLD (pyworld); without espeak-ng they play an instrument.
 SOUNDFONT := /usr/share/sounds/sf3/FluidR3Mono_GM.sf3
-SYSTEM_PACKAGES := fluidr3mono-gm-soundfont libfluidsynth3 chromium
+SYSTEM_PACKAGES := fluidr3mono-gm-soundfont libfluidsynth3 chromium espeak-ng
 
 .PHONY: install system-packages run configs test lint bench examples clean
 
 install: $(VENV)/.installed node_modules/.installed system-packages
 
 system-packages:
-	@if [ -f $(SOUNDFONT) ] && ldconfig -p | grep -q libfluidsynth.so.3 && [ -x /usr/bin/chromium ]; then :; \
+	@if [ -f $(SOUNDFONT) ] && ldconfig -p | grep -q libfluidsynth.so.3 && [ -x /usr/bin/chromium ] && command -v espeak-ng >/dev/null; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
 	else \

@@ -15,7 +15,7 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from stemforge.dsp.loudness import normalize_loudness
+from stemforge.dsp.loudness import integrated_lufs, true_peak_dbfs
 from stemforge.engines.procedural import ProceduralEngine
 from stemforge.music.spec import SAMPLE_RATE, STEM_TYPES, MusicSpec
 from stemforge.settings import Settings
@@ -32,18 +32,10 @@ EXAMPLES: tuple[tuple[str, float, str | None, tuple[str, ...] | None], ...] = (
     ("reggae", 76.0, None, None),
     ("lo-fi", 78.0, "mellow, sparse", None),
     ("ballad", 66.0, "gentle, with strings", ("C", "G/B", "Am", "Am/G", "F", "C/E", "Dm7", "Gsus4")),
+    ("edm", 128.0, "energetic", None),
+    ("disco", 118.0, None, None),
+    ("blues", 96.0, None, None),
 )
-
-
-MIX_BALANCE = {
-    "drums": 1.0,
-    "bass": 0.85,
-    "vocals": 0.8,
-    "guitar": 0.55,
-    "piano": 0.55,
-    "synth": 0.4,
-    "other": 0.4,
-}
 
 
 def main() -> None:
@@ -81,12 +73,14 @@ def main() -> None:
                 (folder / f"{stem.stem_type}.{attachment.extension}").write_bytes(attachment.data)
         for attachment in result.attachments:
             (folder / f"{attachment.kind}.{attachment.extension}").write_bytes(attachment.data)
-        # Stems are each normalized to the same loudness; a listening mix sets a balance.
-        mix = np.sum([MIX_BALANCE[s.stem_type] * s.audio for s in result.stems], axis=0)
-        sf.write(folder / "mix.wav", normalize_loudness(mix, SAMPLE_RATE), SAMPLE_RATE, subtype="PCM_16")
+        # The stems come at their level in the band: the mix is their sum at unity (each stem's
+        # mix_gain_db is 0 unless the engine is configured with stem_levels: normalized).
+        mix = np.sum([s.audio * 10 ** ((s.mix_gain_db or 0.0) / 20) for s in result.stems], axis=0)
+        sf.write(folder / "mix.wav", mix.astype(np.float32), SAMPLE_RATE, subtype="PCM_16")
         chords = " ".join(result.applied["chord_progression"])
         print(
-            f"{folder}: {bpm:.0f} BPM, {result.applied['key']}, {chords} "
+            f"{folder}: {bpm:.0f} BPM, {result.applied['key']}, {chords}, mix "
+            f"{integrated_lufs(mix, SAMPLE_RATE):.1f} LUFS / {true_peak_dbfs(mix):.1f} dBTP "
             f"({time.perf_counter() - started:.1f} s)"
         )
 

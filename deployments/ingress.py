@@ -158,6 +158,7 @@ class Ingress:
                 max_job_attempts=settings.max_job_attempts,
                 max_active_jobs=settings.max_active_jobs,
                 idempotency_window_seconds=settings.idempotency_window_seconds,
+                engine_stall_seconds=settings.engine_stall_seconds,
             ),
             observer=observer,
         )

@@ -97,6 +97,12 @@ class Settings(BaseSettings):
     engine_max_attempts: int = Field(
         default=2, ge=1, le=10, description="Calls per engine when its replica dies mid-job."
     )
+    engine_stall_seconds: float = Field(
+        default=1800.0,
+        gt=0,
+        le=86400,
+        description="An engine silent this long (no progress, no result) is taken for lost.",
+    )
     idempotency_window_seconds: float = Field(
         default=7 * 24 * 3600, gt=0, description="How long a generation_request_id stays bound to its job."
     )

@@ -8,7 +8,7 @@ SoundFont takes seconds, so one synthesizer per file is shared by the process, b
 import ctypes
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -132,16 +132,25 @@ class SoundFontSynth:
         return bool(self._owner.sfpreset_name(self._font_id, bank, program))
 
     def render(
-        self, notes: Sequence[Note], num_frames: int, program: int, bank: int, pan: float
+        self,
+        notes: Sequence[Note],
+        num_frames: int,
+        program: int,
+        bank: int,
+        pan: float,
+        key_pans: Mapping[int, float] | None = None,
     ) -> np.ndarray:
-        """``notes`` on ``program`` (``bank`` 128: a drum kit) as float32 ``(num_frames, 2)``."""
+        """``notes`` on ``program`` (``bank`` 128: a drum kit) as float32 ``(num_frames, 2)``.
+
+        ``key_pans`` places single keys elsewhere than ``pan`` (a drum kit's pieces across the
+        stereo field): each distinct position plays on a channel of its own."""
         if not self.has_preset(bank, program):
             program = 0
         with self.lock:
             synth = self._new_synth(float(self.sample_rate))
             font_id = self._fl.fluid_synth_add_sfont(synth.synth, self._font)
             try:
-                return self._render_on(synth, font_id, notes, num_frames, program, bank, pan)
+                return self._render_on(synth, font_id, notes, num_frames, program, bank, pan, key_pans or {})
             finally:
                 # Detach before deleting: the SoundFont belongs to the owner synth.
                 self._fl.fluid_synth_remove_sfont(synth.synth, self._font)
@@ -156,11 +165,20 @@ class SoundFontSynth:
         program: int,
         bank: int,
         pan: float,
+        key_pans: Mapping[int, float],
     ) -> np.ndarray:
-        channel = _DRUM_CHANNEL if bank == 128 else _MELODIC_CHANNEL
-        synth.program_select(channel, font_id, bank, program)
-        synth.cc(channel, _PAN_CC, int(np.clip(64 + pan * 63, 0, 127)))
-        synth.cc(channel, _VOLUME_CC, 110)
+        home = _DRUM_CHANNEL if bank == 128 else _MELODIC_CHANNEL
+        positions = sorted({pan, *key_pans.values()})
+        spare = [c for c in range(16) if c != home]
+        channel_of_pan = {pan: home}
+        for position in positions:
+            if position not in channel_of_pan and spare:
+                channel_of_pan[position] = spare.pop(0)
+        for position, channel in channel_of_pan.items():
+            synth.program_select(channel, font_id, bank, program)
+            synth.cc(channel, _PAN_CC, int(np.clip(round(64 + position * 63), 0, 127)))
+            synth.cc(channel, _VOLUME_CC, 110)
+        channel_of_key = {key: channel_of_pan.get(p, home) for key, p in key_pans.items()}
         events = _events(notes, num_frames, self.sample_rate)
         left = np.zeros(num_frames, dtype=np.float32)
         right = np.zeros(num_frames, dtype=np.float32)
@@ -170,6 +188,7 @@ class SoundFontSynth:
             if frame > position:
                 self._write(synth.synth, frame - position, left_ptr, position, 1, right_ptr, position, 1)
                 position = frame
+            channel = channel_of_key.get(pitch, home)
             if is_on:
                 synth.noteon(channel, pitch, velocity)
             else:

@@ -259,3 +259,44 @@ def render_voice(voice_name: str, notes: Sequence[Note], num_frames: int, sample
         end = min(num_frames, start + len(wave))
         out[start:end] += (note.velocity / 127.0) ** 1.6 * wave[: end - start]
     return out
+
+
+def render_sub808_line(notes: Sequence[Note], num_frames: int, sample_rate: int) -> np.ndarray:
+    """Mono float32: an 808 played as one monophonic voice, the way the drum machine does it.
+
+    One oscillator runs through the whole line with a continuous phase; each note sets its
+    pitch (with the short downward "knock" sweep) and its level, the level moves from where it
+    is to the new note's over a few milliseconds, and a note's end is a raised-cosine release
+    after its length (cut short only by the next note). No note starts or stops on a step, so
+    nothing ticks at note ends, and overlapping notes never beat against each other."""
+    sr = sample_rate
+    ordered = sorted((n for n in notes if round(n.start * sr) < num_frames), key=lambda n: n.start)
+    if not ordered or num_frames <= 0:
+        return np.zeros(max(0, num_frames), dtype=np.float32)
+    attack, release, knock = int(0.004 * sr), int(0.08 * sr), 0.012
+    freq = np.full(num_frames, midi_hz(ordered[0].pitch), dtype=np.float64)
+    level = np.zeros(num_frames, dtype=np.float64)
+    current = 0.0
+    for index, note in enumerate(ordered):
+        start = round(note.start * sr)
+        stop = (
+            num_frames if index + 1 == len(ordered) else min(num_frames, round(ordered[index + 1].start * sr))
+        )
+        if stop <= start:
+            continue
+        t = np.arange(stop - start) / sr
+        freq[start:stop] = midi_hz(note.pitch) * (1 + 1.2 * np.exp(-t / knock))
+        peak = (note.velocity / 127.0) ** 1.6
+        body = peak * (0.55 + 0.45 * np.exp(-t / 0.8))
+        ramp = np.clip(np.arange(stop - start) / max(attack, 1), 0.0, 1.0)
+        ramp = 0.5 - 0.5 * np.cos(np.pi * ramp)
+        envelope = current + (body - current) * ramp
+        held = round(note.duration * sr)
+        if held < len(envelope):
+            fall = np.clip((np.arange(len(envelope) - held)) / max(release, 1), 0.0, 1.0)
+            envelope[held:] *= 0.5 + 0.5 * np.cos(np.pi * fall)
+        level[start:stop] = envelope
+        current = float(envelope[-1])
+    phase = 2 * np.pi * np.cumsum(freq) / sr
+    tone = np.tanh(1.8 * np.sin(phase)) / np.tanh(1.8)
+    return (tone * level).astype(np.float32)

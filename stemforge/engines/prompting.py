@@ -80,6 +80,8 @@ def build_prompt(spec: MusicSpec, stem: str, request: RequestText) -> str:
         f"key: {request.key}",
         f"chords: {' '.join(request.chord_progression)}",
     ]
+    if spec.time_signature:
+        sentences.append(f"time signature: {spec.time_signature}")
     return ". ".join(sentences) + "."
 
 

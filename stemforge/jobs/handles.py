@@ -49,6 +49,8 @@ class UploaderHandle:
             payload: CallbackPayload = await self._handle.store.remote(ticket, *results)
         except ObjectLostError as exc:  # the node whose object store held them is gone
             raise ResultsLost(f"engine results lost before they were stored ({type(exc).__name__})") from exc
+        except REPLICA_LOST as exc:  # the uploader died mid-store: generate again, store elsewhere
+            raise ResultsLost(f"uploader replica lost while storing ({type(exc).__name__})") from exc
         return payload
 
     async def attempt(self, url: str, webhook_id: str, body: bytes) -> AttemptOutcome:

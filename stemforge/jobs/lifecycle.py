@@ -93,6 +93,9 @@ class LifecyclePolicy:
     max_job_attempts: int
     max_active_jobs: int
     idempotency_window_seconds: float
+    # An engine that sends nothing (no progress, no result) for this long is taken for lost: a
+    # job queued for a deployment with no replica (its GPU node gone) would otherwise wait forever.
+    engine_stall_seconds: float = 1800.0
 
 
 @dataclass
@@ -146,6 +149,30 @@ def failed_payload(ticket: JobTicket, reason: str, now: float) -> CallbackPayloa
         parameters=dict(ticket.parameters),
         error=reason,
     )
+
+
+async def _within(
+    events: AsyncIterator[EngineEvent], engine: str, policy: LifecyclePolicy
+) -> AsyncIterator[EngineEvent]:
+    """``events``, each within ``policy.engine_stall_seconds`` of the one before; past that the
+    engine counts as lost (``EngineLost``: another replica is tried, then the job fails)."""
+    iterator = aiter(events)
+    try:
+        while True:
+            try:
+                event = await asyncio.wait_for(anext(iterator), policy.engine_stall_seconds)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise EngineLost(
+                    f"the {engine} engine sent nothing for {policy.engine_stall_seconds:g} s "
+                    "(no replica, or a replica that stopped answering)"
+                ) from None
+            yield event
+    finally:
+        close = getattr(iterator, "aclose", None)
+        if close is not None:
+            await close()
 
 
 class JobLifecycle:
@@ -314,7 +341,7 @@ class JobLifecycle:
             self._set_stems(job, stems, "generating", reset=True)
             started = self._clock()
             try:
-                async for event in self._engines.stream(engine, engine_job):
+                async for event in _within(self._engines.stream(engine, engine_job), engine, self._policy):
                     if isinstance(event, EngineProgress):
                         await self._report(job, engine, event)
                     elif isinstance(event, EngineDone):

@@ -6,6 +6,10 @@ import numpy as np
 
 from stemforge.music.styles import Instrument
 
+# The shortest note a part keeps, and the silence left between two notes of one pitch.
+MIN_NOTE_SECONDS = 0.012
+NOTE_GAP_SECONDS = 0.002
+
 
 @dataclass(frozen=True, slots=True)
 class Note:
@@ -24,6 +28,7 @@ class Part:
     notes: list[Note] = field(default_factory=list)
     variations: int = 0  # bars played differently from the plain pattern (fills, embellishments)
     pan: float = 0.0  # -1 left .. 1 right, for the stereo image of the stem
+    key_pans: dict[int, float] = field(default_factory=dict)  # pitch -> pan where it differs (kit pieces)
 
     def add(self, start: float, duration: float, pitch: int, velocity: float) -> None:
         if duration <= 0:
@@ -32,6 +37,39 @@ class Part:
 
     def sorted_notes(self) -> list[Note]:
         return sorted(self.notes, key=lambda n: (n.start, n.pitch))
+
+    def tidy(self, end_seconds: float) -> None:
+        """What a player (and a MIDI file) can actually do with one key: no two notes of a pitch
+        at once. A note of a pitch ends where the next one of that pitch starts (less a hair,
+        so every MIDI reader pairs the note-off with its own note-on); two that start together
+        are one note (the louder); nothing starts too close to the end to be heard or is held
+        past it. The SoundFont and DSP renderers play exactly these notes, so the MIDI file
+        and the audio agree note for note."""
+        by_pitch: dict[int, list[Note]] = {}
+        for note in self.notes:
+            by_pitch.setdefault(note.pitch, []).append(note)
+        tidied: list[Note] = []
+        for pitch, same in by_pitch.items():
+            same.sort(key=lambda n: (n.start, -n.velocity))
+            kept: list[Note] = []
+            for note in same:
+                if kept and note.start - kept[-1].start < MIN_NOTE_SECONDS + NOTE_GAP_SECONDS:
+                    held = kept[-1]
+                    end = max(held.start + held.duration, note.start + note.duration)
+                    kept[-1] = Note(held.start, end - held.start, pitch, max(held.velocity, note.velocity))
+                    continue
+                if kept and kept[-1].start + kept[-1].duration > note.start - NOTE_GAP_SECONDS:
+                    held = kept[-1]
+                    kept[-1] = Note(
+                        held.start, note.start - NOTE_GAP_SECONDS - held.start, pitch, held.velocity
+                    )
+                kept.append(note)
+            for note in kept:
+                if note.start > end_seconds - MIN_NOTE_SECONDS:
+                    continue
+                duration = min(note.duration, end_seconds - note.start)
+                tidied.append(Note(note.start, duration, pitch, note.velocity))
+        self.notes = sorted(tidied, key=lambda n: (n.start, n.pitch))
 
 
 class Humanizer:

@@ -94,6 +94,15 @@ _INSTRUMENT_WORDS: tuple[tuple[str, str, Instrument], ...] = (
 )
 
 
+_ACOUSTIC: dict[str, Instrument] = {
+    "guitar": s.STEEL_GUITAR,
+    "bass": s.ACOUSTIC_BASS,
+    "piano": s.GRAND_PIANO,
+    "synth": s.SLOW_STRINGS,
+    "drums": s.STANDARD_KIT,
+}
+
+
 @dataclass(frozen=True)
 class Feel:
     """How the prompt bends the style: the parts read these instead of the raw words."""
@@ -104,6 +113,8 @@ class Feel:
     swing: float  # as Style.swing
     half_time: bool
     beats_per_bar: int
+    meter: str | None = None  # a metre the prompt named ("3/4" for a waltz), else None
+    lift: int = 0  # energy words minus calm words: how far the prompt pushes the style
     instruments: dict[str, Instrument] = field(default_factory=dict)  # stem -> instrument
     words: tuple[str, ...] = ()  # the prompt words that steered something
 
@@ -125,7 +136,8 @@ def read_feel(prompt: str | None, style: Style) -> Feel:
         heard.extend(found)
         return len(found)
 
-    energy = style.energy + 0.15 * hits(_MORE_ENERGY) - 0.15 * hits(_LESS_ENERGY)
+    lift = hits(_MORE_ENERGY) - hits(_LESS_ENERGY)
+    energy = style.energy + 0.15 * lift
     density = 1.0 - 0.3 * hits(_SPARSE) + 0.25 * hits(_BUSY)
     distortion = style.distortion
     instruments: dict[str, Instrument] = {}
@@ -135,6 +147,12 @@ def read_feel(prompt: str | None, style: Style) -> Feel:
             instruments[stem] = instrument
             heard.append(phrase)
             taken = taken.replace(f" {_normalize(phrase).strip()} ", " ")
+    if _has(words, "acoustic") or _has(words, "unplugged"):
+        # An acoustic band: wooden instruments for every stem the prompt did not name.
+        heard.append("acoustic")
+        for stem, instrument in _ACOUSTIC.items():
+            instruments.setdefault(stem, instrument)
+        distortion = 0.0
     if _has(words, "distorted") or _has(words, "distortion") or _has(words, "heavy"):
         distortion = max(distortion, 0.8)
     if _has(words, "clean"):
@@ -146,7 +164,14 @@ def read_feel(prompt: str | None, style: Style) -> Feel:
     elif hits(("straight",)):
         swing = 0.5
     half_time = bool(hits(("half time", "half-time", "halftime")))
-    beats_per_bar = 3 if hits(("waltz", "3/4")) else 4
+    meter = None
+    if hits(("12/8",)):
+        meter = "12/8"
+    elif hits(("6/8",)):
+        meter = "6/8"
+    elif hits(("waltz", "3/4")):
+        meter = "3/4"
+    beats_per_bar = {"3/4": 3, "6/8": 2}.get(meter or "", 4)
     return Feel(
         energy=min(1.0, max(0.1, energy)),
         density=min(1.5, max(0.5, density)),
@@ -154,6 +179,8 @@ def read_feel(prompt: str | None, style: Style) -> Feel:
         swing=swing,
         half_time=half_time,
         beats_per_bar=beats_per_bar,
+        meter=meter,
+        lift=lift,
         instruments=instruments,
         words=tuple(dict.fromkeys(heard)),
     )

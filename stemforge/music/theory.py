@@ -150,3 +150,22 @@ def voice_chord(chord: Chord, previous: Sequence[int] | None, low: int, high: in
 
 def progression_from_numerals(numerals: Sequence[str], key: Key) -> tuple[Chord, ...]:
     return tuple(parse_chord(roman_to_symbol(n, key)) for n in numerals)
+
+
+def spread_voicing(chord: Chord, previous: Sequence[int] | None, low: int, high: int, size: int) -> list[int]:
+    """An open (drop-2) voicing of ``size`` notes within [low, high]: a close voicing with its
+    second note from the top dropped an octave, so the chord spreads over more than an octave
+    and two instruments on the same chord do not stack the same cluster. Voice-led like
+    ``voice_chord``; a close voicing where no open one fits."""
+    close = voice_chord(chord, [p + 12 for p in previous] if previous else None, low + 12, high + 12, size)
+    if len(close) >= 3 and close[0] >= low + 12:
+        dropped = sorted([*close[:-2], close[-2] - 12, close[-1]])
+        dropped = [p - 12 for p in dropped]
+        if min(dropped) >= low and max(dropped) <= high and len(set(dropped)) == len(dropped):
+            return dropped
+    close = voice_chord(chord, previous, low + 5, high, size)
+    if len(close) >= 3:
+        dropped = sorted([*close[:-2], close[-2] - 12, close[-1]])
+        if min(dropped) >= low and max(dropped) <= high and len(set(dropped)) == len(dropped):
+            return dropped
+    return voice_chord(chord, previous, low, high, size)

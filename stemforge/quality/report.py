@@ -57,10 +57,15 @@ class RequestContext:
 
 
 def _beats_per_bar(signature: Any) -> int:
+    """Beats of the request's tempo per bar. In compound metres (6/8, 12/8) the tempo counts
+    dotted quarters, as the procedural engine plays them: 2 and 4 beats per bar."""
     try:
-        beats = int(str(signature).split("/")[0])
+        top, _, bottom = str(signature).partition("/")
+        beats, unit = int(top), int(bottom or 4)
     except ValueError:
         return 4
+    if unit == 8 and beats % 3 == 0 and beats > 3:
+        beats //= 3
     return beats if 1 <= beats <= 16 else 4
 
 

@@ -39,3 +39,25 @@ def test_pan_keeps_power_and_places_the_sound():
     centre = pan_mono(mono, 0.0)
     assert left[0, 0] == pytest.approx(1.0) and left[0, 1] == pytest.approx(0.0, abs=1e-6)
     assert np.sum(centre[0] ** 2) == pytest.approx(1.0)
+
+
+def test_the_808_releases_smoothly_with_no_tick_at_note_ends():
+    from scipy.signal import butter, sosfilt
+
+    from stemforge.dsp.voices import render_sub808_line
+
+    # Gaps, a legato change of pitch and a note cut by the next one.
+    notes = [
+        Note(0.0, 0.4, 36, 110),
+        Note(0.5, 0.25, 36, 100),
+        Note(0.75, 0.6, 31, 120),
+        Note(1.2, 0.3, 43, 90),
+    ]
+    audio = render_sub808_line(notes, SR * 2, SR).astype(np.float64)
+    assert audio[0] == 0.0 and np.max(np.abs(audio[-100:])) < 1e-6
+    # No step anywhere: the largest sample-to-sample move is that of the attack's pitch sweep.
+    assert np.max(np.abs(np.diff(audio))) < 2 * np.pi * 400 / SR * np.max(np.abs(audio))
+    high = sosfilt(butter(4, 1500, "highpass", fs=SR, output="sos"), audio)
+    ends = [round((n.start + n.duration) * SR) for n in notes]
+    around = np.concatenate([high[e - 400 : e + 400] for e in ends])
+    assert np.sqrt(np.mean(around**2)) < 1e-3 * np.sqrt(np.mean(audio**2))  # below -60 dB

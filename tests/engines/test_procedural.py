@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pretty_midi
 import pytest
-from scipy.signal import resample_poly
+from scipy.signal import butter, resample_poly, sosfilt
 
-from stemforge.dsp.analysis import bass_chord_tone_ratio, chord_match_ratio
-from stemforge.dsp.loudness import integrated_lufs
+from stemforge.dsp.analysis import bass_chord_tone_ratio, chord_match_ratio, pitch_class_at
+from stemforge.dsp.loudness import integrated_lufs, true_peak_dbfs
 from stemforge.dsp.soundfont import find_soundfont
 from stemforge.dsp.tempo import estimate_bpm
 from stemforge.engines.procedural import ProceduralEngine
@@ -25,6 +25,14 @@ HARMONIC = ("piano", "guitar", "synth")
 @pytest.fixture(scope="module")
 def engine() -> ProceduralEngine:
     return ProceduralEngine(Settings())
+
+
+@pytest.fixture(scope="module")
+def normalized_engine() -> ProceduralEngine:
+    """Every stem at the loudness target on its own (the band's balance is then mix_gain_db)."""
+    engine = ProceduralEngine(Settings())
+    engine.reconfigure({"stem_levels": "normalized"})
+    return engine
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +73,7 @@ _bass_scores: list[float] = []
 
 @pytest.mark.parametrize("progression", list(PROGRESSIONS))
 @pytest.mark.parametrize("style", CHORD_STYLES)
-def test_chords_and_bass_follow_the_progression(engine, style, progression):
+def test_chords_and_bass_follow_the_progression(normalized_engine, style, progression):
     spec = MusicSpec(
         bpm=110.0,
         duration_seconds=16 * 240 / 110,
@@ -74,7 +82,8 @@ def test_chords_and_bass_follow_the_progression(engine, style, progression):
         chord_progression=PROGRESSIONS[progression],
     )
     plan = build_plan(spec)
-    stems = _stems(engine, spec, [*HARMONIC, "bass"])
+    # Equal-loudness stems: the chord is heard in the harmony whatever the band's balance.
+    stems = _stems(normalized_engine, spec, [*HARMONIC, "bass"])
     chords = plan.chords[: plan.ending_bar]
     harmonic = sum(stems[s] for s in HARMONIC)
     chord_ratio = chord_match_ratio(harmonic, SAMPLE_RATE, plan.bar_seconds, chords)
@@ -102,7 +111,10 @@ def test_every_stem_is_loud_enough_under_the_ceiling_and_aligned(engine, style):
     for stem in result.stems:
         audio = stem.audio
         assert audio.dtype == np.float32 and audio.shape == (spec.num_frames, 2)
-        assert integrated_lufs(audio, SAMPLE_RATE) == pytest.approx(-14.0, abs=1.0), stem.stem_type
+        # Each stem at its level in the band: the target plus its mix offset.
+        expected = -14.0 + stem.info["mix_offset_db"]
+        assert integrated_lufs(audio, SAMPLE_RATE) == pytest.approx(expected, abs=1.0), stem.stem_type
+        assert stem.mix_gain_db == 0.0
         assert 20 * np.log10(np.max(np.abs(resample_poly(audio, 4, 1, axis=0)))) < -1.0, stem.stem_type
         assert np.all(np.abs(audio.mean(axis=0)) < 1e-4)
 
@@ -110,8 +122,9 @@ def test_every_stem_is_loud_enough_under_the_ceiling_and_aligned(engine, style):
 def test_loudness_target_is_configurable(engine):
     quiet = ProceduralEngine(Settings())
     quiet.reconfigure({"target_lufs": -20.0})
-    audio = _stems(quiet, MusicSpec(bpm=100.0, duration_seconds=6.0, seed=1), ["piano"])["piano"]
-    assert integrated_lufs(audio, SAMPLE_RATE) == pytest.approx(-20.0, abs=1.0)
+    (piano,) = quiet.generate(MusicSpec(bpm=100.0, duration_seconds=6.0, seed=1), ["piano"]).stems
+    expected = -20.0 + piano.info["mix_offset_db"]
+    assert integrated_lufs(piano.audio, SAMPLE_RATE) == pytest.approx(expected, abs=1.0)
 
 
 def test_same_seed_same_bytes_whatever_else_is_requested(engine):
@@ -162,8 +175,9 @@ def test_without_a_soundfont_synthesis_still_keeps_time_and_loudness(dsp_engine)
     audio = {s.stem_type: s.audio for s in result.stems}
     assert all(s.info["renderer"] == "dsp" for s in result.stems)
     assert estimate_bpm(audio["drums"], SAMPLE_RATE, start_bpm=140.0) == pytest.approx(140.0, rel=0.01)
-    for stem in audio.values():
-        assert integrated_lufs(stem, SAMPLE_RATE) == pytest.approx(-14.0, abs=1.0)
+    for stem in result.stems:
+        expected = -14.0 + stem.info["mix_offset_db"]
+        assert integrated_lufs(stem.audio, SAMPLE_RATE) == pytest.approx(expected, abs=1.0)
 
 
 @pytest.mark.skipif(find_soundfont() is None, reason="no General MIDI SoundFont installed")
@@ -208,3 +222,95 @@ def test_progress_reports_each_stem_as_it_is_rendered(engine):
         progress=lambda s, f: seen.append((s, f)),
     )
     assert seen == [("drums", 0.0), ("drums", 1.0), ("bass", 0.0), ("bass", 1.0)]
+
+
+# --- the band as a mix (issue 15): clean signal, gain staging, stereo, MIDI = audio -------------
+
+BAND_TEMPI = {"pop": 118.0, "rock": 132.0, "metal": 170.0, "hip-hop": 88.0, "house": 124.0, "edm": 128.0,
+              "disco": 118.0, "funk": 104.0, "jazz": 140.0, "reggae": 76.0, "lo-fi": 78.0, "ballad": 66.0,
+              "blues": 96.0}  # fmt: skip
+_LOW = butter(4, 20.0, "lowpass", fs=SAMPLE_RATE, output="sos")
+
+
+@pytest.fixture(scope="module")
+def band(engine):
+    """Every style's seven stems, 12 s at a tempo typical of the style (a grid over both)."""
+    return {
+        style: engine.generate(
+            MusicSpec(bpm=bpm, duration_seconds=8.0, seed=5, style=style), list(STEM_TYPES)
+        ).stems
+        for style, bpm in BAND_TEMPI.items()
+    }
+
+
+def _rms_db(x: np.ndarray) -> float:
+    return float(10 * np.log10(np.mean(np.square(x, dtype=np.float64)) + 1e-20))
+
+
+@pytest.mark.parametrize("style", list(BAND_TEMPI))
+def test_every_stem_is_clean_no_dc_no_sub_sonic_drift_no_step_at_its_edges(band, style):
+    for stem in band[style]:
+        audio = stem.audio.astype(np.float64)
+        mono = audio.mean(axis=1)
+        sub = sosfilt(_LOW, mono)
+        assert _rms_db(sub) - _rms_db(mono) < -25.0, stem.stem_type  # sub-20 Hz energy share
+        assert np.all(np.abs(audio.mean(axis=0)) < 1e-4), stem.stem_type
+        assert np.max(np.abs(audio[:2])) < 1e-3 and np.max(np.abs(audio[-2:])) < 1e-3, stem.stem_type
+
+
+@pytest.mark.parametrize("style", list(BAND_TEMPI))
+def test_the_stems_summed_at_unity_are_a_balanced_mix_near_the_target(band, style):
+    stems = {s.stem_type: s for s in band[style]}
+    assert all(s.mix_gain_db == 0.0 for s in stems.values())
+    mix = sum(s.audio.astype(np.float64) for s in stems.values()).astype(np.float32)
+    loudness, peak = integrated_lufs(mix, SAMPLE_RATE), true_peak_dbfs(mix)
+    assert -15.5 <= loudness <= -12.5 and peak < -1.0, (loudness, peak)
+    level = {name: integrated_lufs(s.audio, SAMPLE_RATE) for name, s in stems.items()}
+    for backing in ("synth", "other"):  # drums and bass carry the song, pads sit behind
+        if stems[backing].info["instrument"] in ("warm pad", "polysynth", "string ensemble", "slow strings"):
+            assert min(level["drums"], level["bass"]) > level[backing] + 3.0, (backing, level)
+    assert all(value > -30.0 for value in level.values()), level  # nothing too quiet to use
+
+
+def test_normalized_stem_levels_keep_each_stem_at_the_target_and_report_its_mix_gain(normalized_engine):
+    spec = MusicSpec(bpm=110.0, duration_seconds=6.0, seed=3, style="funk")
+    for stem in normalized_engine.generate(spec, ["drums", "bass", "synth"]).stems:
+        assert integrated_lufs(stem.audio, SAMPLE_RATE) == pytest.approx(-14.0, abs=1.0)
+        assert stem.mix_gain_db == stem.info["mix_offset_db"] < 0.0
+
+
+def test_the_drum_kit_is_stereo(band):
+    drums = next(s for s in band["rock"] if s.stem_type == "drums").audio
+    assert np.corrcoef(drums[:, 0], drums[:, 1])[0, 1] < 0.95
+
+
+@pytest.mark.parametrize("style", ["pop", "reggae"])
+def test_the_midi_and_the_audio_agree_note_for_note(engine, style):
+    spec = MusicSpec(bpm=96.0, duration_seconds=10.0, seed=4, style=style, temperature=1.5)
+    (bass,) = engine.generate(spec, ["bass"]).stems
+    (track,) = pretty_midi.PrettyMIDI(io.BytesIO(bass.attachments[0].data)).instruments
+    assert len(track.notes) == bass.info["notes"]
+    heard = []
+    for note in track.notes:
+        if note.end - note.start >= 0.15:
+            window = min(0.25, note.end - note.start - 0.04)
+            heard.append(
+                pitch_class_at(bass.audio, SAMPLE_RATE, note.start + 0.03, window) == note.pitch % 12
+            )
+    assert len(heard) >= 8 and np.mean(heard) >= 0.85
+
+
+def test_acoustic_in_the_prompt_is_another_band(engine):
+    plain = MusicSpec(bpm=120.0, duration_seconds=4.0, seed=2, style="rock")
+    acoustic = MusicSpec(bpm=120.0, duration_seconds=4.0, seed=2, style="rock", prompt="acoustic")
+    for stem in ("guitar", "bass", "drums"):
+        assert (
+            _stems(engine, plain, [stem])[stem].tobytes() != _stems(engine, acoustic, [stem])[stem].tobytes()
+        )
+
+
+def test_the_applied_time_signature_is_the_requested_one(engine):
+    result = engine.generate(
+        MusicSpec(bpm=90.0, duration_seconds=4.0, seed=1, time_signature="6/8"), ["drums"]
+    )
+    assert result.applied["time_signature"] == "6/8"

@@ -107,3 +107,9 @@ def test_negative_prompt_names_every_other_instrument_and_never_the_stem_itself(
 def test_prompt_carries_the_tempo_as_both_models_were_trained_on_it() -> None:
     prompt = build_prompt(_spec(bpm=128.0), "drums", resolve_request(_spec(bpm=128.0)))
     assert "128 BPM" in prompt and "bpm: 128" in prompt
+
+
+def test_a_requested_metre_is_in_the_prompt_and_none_is_not() -> None:
+    waltz = _spec(time_signature="3/4")
+    assert "time signature: 3/4" in build_prompt(waltz, "piano", resolve_request(waltz))
+    assert "time signature" not in build_prompt(_spec(), "piano", resolve_request(_spec()))

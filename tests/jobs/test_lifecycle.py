@@ -2,6 +2,7 @@
 fake clock, a real JobStore on local disk."""
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,8 @@ class FakeEngines:
     async def stream(self, engine: str, job: EngineJob) -> AsyncIterator[EngineEvent]:
         self.calls.append((engine, job.stems))
         run = self.scripts[engine].pop(0) if self.scripts.get(engine) else "ok"
+        if run == "hang":  # a call Serve queues for a deployment with no replica: nothing comes
+            await asyncio.sleep(3600)
         for fraction in (0.25, 0.5):
             await asyncio.sleep(0.01)  # engines work concurrently
             if self.clock is not None:
@@ -815,3 +818,26 @@ def test_the_observer_hears_a_failure_with_its_reason_and_each_callback_retry(st
     (finished,) = [e for e in observer.events if e[0] == "finished"]
     assert finished[1] == "failed" and finished[2].startswith("generation failed: ValueError")
     assert [e[1] for e in observer.events if e[0] == "callback"] == ["retry", "delivered"]
+
+
+def test_an_engine_that_sends_nothing_is_taken_for_lost_and_retried(store: RecordingStore) -> None:
+    engines = FakeEngines(procedural=["hang"])
+    policy = dataclasses.replace(POLICY, engine_stall_seconds=0.05)
+    lifecycle = _lifecycle(store, engines, FakeUploader(), Clock(), policy)
+    asyncio.run(_accept_and_run(lifecycle, _ticket()))
+
+    record = store.get("gen-1")
+    assert record is not None and record.status == "completed"
+    assert len(engines.calls) == 2  # the silent call, then another replica's
+
+
+def test_an_engine_silent_on_every_attempt_fails_the_job_with_a_callback(store: RecordingStore) -> None:
+    uploader = FakeUploader()
+    policy = dataclasses.replace(POLICY, engine_stall_seconds=0.05)
+    lifecycle = _lifecycle(store, FakeEngines(procedural=["hang", "hang"]), uploader, Clock(), policy)
+    asyncio.run(_accept_and_run(lifecycle, _ticket()))
+
+    record = store.get("gen-1")
+    assert record is not None and record.status == "failed"
+    assert record.error is not None and "sent nothing for 0.05 s" in record.error
+    assert b'"status":"failed"' in uploader.attempts[0]

@@ -5,12 +5,15 @@ peak_ceiling_dbfs: -1.0     # true-peak ceiling (dBFS), -12 .. -0.1
 soundfont: auto             # auto (Debian's FluidR3 GM if installed), a .sf2/.sf3 path, or none
 effects: true               # reverb, drive, compression per stem
 midi: true                  # attach each stem's notes as .mid and the song plan as .json
+stem_levels: mix            # mix: every stem at its level in the band (the seven summed at unity
+                            #   make a balanced mix at target_lufs); normalized: every stem at
+                            #   target_lufs on its own (its band level is then its mix_gain_db)
 """
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from stemforge.engines.config import Range, parse_user_config
 from stemforge.errors import ConfigurationError
@@ -26,6 +29,7 @@ class ProceduralConfig:
     soundfont: str = SOUNDFONT_AUTO
     effects: bool = True
     midi: bool = True
+    stem_levels: Literal["mix", "normalized"] = "mix"
 
 
 def parse_config(config: Mapping[str, Any], base: ProceduralConfig | None = None) -> ProceduralConfig:

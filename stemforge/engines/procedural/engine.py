@@ -9,6 +9,8 @@ the engine contract and reads the deployment's ``user_config``:
     soundfont: auto             # auto (Debian's FluidR3 GM if installed), a .sf2/.sf3 path, or none
     effects: true               # reverb, drive, compression per stem
     midi: true                  # attach each stem's notes as .mid and the song plan as .json
+    stem_levels: mix            # mix: stems at their level in the band, summing to target_lufs;
+                                # normalized: each at target_lufs, its band level as mix_gain_db
 """
 
 import json
@@ -16,9 +18,12 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from stemforge.dsp.effects import EffectSettings, apply_effects
 from stemforge.dsp.mastering import master_stem
 from stemforge.dsp.render import render_part, renderer_used
+from stemforge.dsp.singing import sing_line, singing_available
 from stemforge.dsp.soundfont import SoundFontSynth, SoundFontUnavailable, find_soundfont, shared_synth
 from stemforge.engines.base import (
     Attachment,
@@ -31,11 +36,18 @@ from stemforge.engines.base import (
     no_progress,
 )
 from stemforge.engines.procedural.config import NO_SOUNDFONT, SOUNDFONT_AUTO, ProceduralConfig, parse_config
+from stemforge.music.balance import mix_offset_db
 from stemforge.music.midi import part_to_midi
 from stemforge.music.parts import compose_part
 from stemforge.music.plan import SongPlan, build_plan
 from stemforge.music.spec import SAMPLE_RATE, STEM_TYPES, MusicSpec
 from stemforge.settings import Settings
+
+
+def _headroom(stem: str) -> float:
+    """dB of extra limiting for the stems whose peaks meet in the mix (kick and bass land
+    together): they keep a 10 dB peak-to-loudness ratio, so the band sums under the ceiling."""
+    return 2.0 if stem in ("drums", "bass") else 0.0
 
 
 class ProceduralEngine(Engine[ProceduralConfig]):
@@ -66,7 +78,11 @@ class ProceduralEngine(Engine[ProceduralConfig]):
         # SoundFont it sounds worse, which /health says.
         with self._lock:
             problem = self._synth_problem
-        return EngineStatus(problems=(f"{problem}: playing DSP voices instead",) if problem else ())
+        singing = singing_available()
+        return EngineStatus(
+            problems=((f"{problem}: playing DSP voices instead",) if problem else ())
+            + ((f"no singing voice ({singing}): vocals play an instrument instead",) if singing else ())
+        )
 
     @property
     def renderer(self) -> str:
@@ -99,7 +115,7 @@ class ProceduralEngine(Engine[ProceduralConfig]):
         rendered = []
         for stem in stems:
             progress(stem, 0.0)
-            rendered.append(self._render_stem(plan, str(stem), config, synth))
+            rendered.append(self._render_stem(plan, str(stem), config, synth, lyrics=spec.lyrics))
             progress(stem, 1.0)
         attachments = []
         if config.midi:
@@ -111,12 +127,22 @@ class ProceduralEngine(Engine[ProceduralConfig]):
         return EngineResult(stems=rendered, applied=self._applied(plan, synth), attachments=attachments)
 
     def _render_stem(
-        self, plan: SongPlan, stem: str, config: ProceduralConfig, synth: SoundFontSynth | None
+        self,
+        plan: SongPlan,
+        stem: str,
+        config: ProceduralConfig,
+        synth: SoundFontSynth | None,
+        lyrics: str | None = None,
     ) -> RenderedStem:
         if stem not in STEM_TYPES:
             raise ValueError(f"the procedural engine has no part for stem {stem!r}")
         part = compose_part(plan, stem)
-        audio = render_part(part, plan.num_frames, SAMPLE_RATE, synth)
+        # The vocals are sung (espeak-ng + WORLD) when the voice is installed; the sung notes
+        # (moved by octaves, split for syllables) are what the MIDI file gets.
+        sings = stem == "vocals" and not singing_available()
+        sung = sing_line(part, plan, lyrics, SAMPLE_RATE) if sings else None
+        part = sung.part if sung else part
+        audio = sung.audio if sung else render_part(part, plan.num_frames, SAMPLE_RATE, synth)
         if config.effects:
             lofi = plan.style.name == "lo-fi"
             settings = EffectSettings(
@@ -127,7 +153,14 @@ class ProceduralEngine(Engine[ProceduralConfig]):
                 lofi,
             )
             audio = apply_effects(audio, SAMPLE_RATE, settings)
-        audio = master_stem(audio, SAMPLE_RATE, config.target_lufs, config.peak_ceiling_dbfs)
+        audio = master_stem(
+            audio, SAMPLE_RATE, config.target_lufs, config.peak_ceiling_dbfs - _headroom(stem)
+        )
+        # Gain staging: the stem's level in the band, applied (mix) or reported (normalized).
+        offset = mix_offset_db(plan, stem)
+        if config.stem_levels == "mix":
+            audio *= np.float32(10 ** (offset / 20))
+        mix_gain_db = 0.0 if config.stem_levels == "mix" else offset
         attachments = (
             [Attachment("midi", "mid", part_to_midi(part, plan), "audio/midi")] if config.midi else []
         )
@@ -136,8 +169,17 @@ class ProceduralEngine(Engine[ProceduralConfig]):
             "renderer": renderer_used(part, synth),
             "notes": len(part.notes),
             "variations": part.variations,
+            **(sung.info if sung else {}),
+            "mix_offset_db": offset,
         }
-        return RenderedStem(stem_type=stem, audio=audio, engine=self.name, attachments=attachments, info=info)
+        return RenderedStem(
+            stem_type=stem,
+            audio=audio,
+            engine=self.name,
+            attachments=attachments,
+            info=info,
+            mix_gain_db=mix_gain_db,
+        )
 
     def _applied(self, plan: SongPlan, synth: SoundFontSynth | None) -> dict[str, Any]:
         return {
@@ -145,7 +187,7 @@ class ProceduralEngine(Engine[ProceduralConfig]):
             "chord_progression": list(plan.progression),
             "chord_progression_source": plan.progression_source,
             "key": plan.key.name,
-            "time_signature": f"{plan.beats_per_bar}/4",
+            "time_signature": plan.meter,
             "bars": plan.bars,
             "sections": [{"name": s.name, "start_bar": s.start_bar, "bars": s.bars} for s in plan.sections],
             "renderer": f"soundfont:{synth.path.name}" if synth is not None else "dsp",

@@ -3,7 +3,7 @@
 from stemforge.music.notes import Part
 from stemforge.music.parts.bass import compose_bass
 from stemforge.music.parts.drums import compose_drums
-from stemforge.music.parts.harmony import compose_harmony
+from stemforge.music.parts.harmony import compose_harmony, harmony_mode
 from stemforge.music.parts.melody import compose_melody
 from stemforge.music.parts.other import compose_brass, compose_counter, compose_percussion, compose_strings
 from stemforge.music.plan import SongPlan, rng_for
@@ -40,23 +40,21 @@ def _other_mode(plan: SongPlan, instrument: Instrument) -> str:
 
 def compose_part(plan: SongPlan, stem: str) -> Part:
     """The notes ``stem`` plays, from its own RNG (seed, stem) so it never depends on which other
-    stems are rendered with it."""
+    stems are rendered with it; tidied (no overlapping notes of one pitch, nothing past the end)."""
+    part = _compose(plan, stem)
+    part.tidy(plan.end_seconds)
+    return part
+
+
+def _compose(plan: SongPlan, stem: str) -> Part:
     rng = rng_for(plan.seed, stem)
     instrument = instrument_for(plan, stem)
-    style = plan.style
     if stem == "drums":
         return compose_drums(plan, rng, instrument)
     if stem == "bass":
         return compose_bass(plan, rng, instrument)
-    if stem == "guitar":
-        mode = style.guitar
-        if instrument.program in (29, 30) and mode in ("strum", "block"):
-            mode = "power"
-        return compose_harmony(plan, rng, stem, instrument, mode)
-    if stem == "piano":
-        return compose_harmony(plan, rng, stem, instrument, style.piano)
-    if stem == "synth":
-        return compose_harmony(plan, rng, stem, instrument, style.synth)
+    if stem in ("guitar", "piano", "synth"):
+        return compose_harmony(plan, rng, stem, instrument, harmony_mode(plan, stem))
     if stem == "vocals":
         return compose_melody(plan, rng, stem, instrument)
     if stem == "other":

@@ -1,4 +1,6 @@
-"""Drums: a groove per style on a step grid, fills at section ends, crashes at section starts."""
+"""Drums: a groove per style on a step grid (one of a few takes, chosen by the seed), fills
+at section ends, crashes at section starts, a final hit; a stereo kit (each piece panned where
+it sits, from the audience's side); jazz comps on the snare and feathers the kick."""
 
 from dataclasses import dataclass
 
@@ -14,6 +16,23 @@ HAT, PEDAL_HAT, OPEN_HAT, RIDE, CRASH, CHINA = 42, 44, 46, 51, 49, 52
 TOM_HIGH, TOM_MID, TOM_LOW, TOM_FLOOR = 50, 47, 45, 43
 
 _LEVEL = {"X": 118, "x": 96, "o": 52}
+# Where each piece sits (-1 left .. 1 right, the audience's view of a right-handed kit).
+KIT_PANS: dict[int, float] = {
+    KICK: 0.0,
+    SNARE: 0.05,
+    RIM: 0.05,
+    CLAP: 0.0,
+    HAT: 0.35,
+    PEDAL_HAT: 0.35,
+    OPEN_HAT: 0.35,
+    RIDE: -0.4,
+    CRASH: 0.45,
+    CHINA: -0.5,
+    TOM_HIGH: 0.2,
+    TOM_MID: -0.05,
+    TOM_LOW: -0.25,
+    TOM_FLOOR: -0.45,
+}
 
 
 @dataclass(frozen=True)
@@ -132,7 +151,23 @@ GROOVES: dict[str, Groove] = {
         {KICK: "X...........", SNARE: "....x...x...", HAT: "x.x.x.x.x.x."},
         {KICK: "X.......x...", SNARE: "....X...X...", RIDE: "x.x.x.x.x.x."},
     ),
+    # Compound metres on their eighth grid (three steps a beat), played without swing.
+    "6/8": Groove(
+        {KICK: "X.....", SNARE: "...x..", HAT: "xoxxox"},
+        {KICK: "X..x..", SNARE: "...X..", RIDE: "xxxxxx"},
+    ),
+    "12/8": Groove(
+        {KICK: "X.....x.....", SNARE: "...X.....X..", HAT: "xoxxoxxoxxox"},
+        {KICK: "X.....x.x...", SNARE: "...X.....X..", RIDE: "xoxxoxxoxxox"},
+    ),
 }
+
+# Other takes of a groove, one chosen by the seed: (row, step, character) changes on 16 steps.
+_TAKE_EDITS: tuple[tuple[tuple[int, int, str], ...], ...] = (
+    (),
+    ((KICK, 7, "x"), (KICK, 10, "."), (KICK, 11, "x"), (OPEN_HAT, 14, "x"), (HAT, 14, ".")),
+    ((KICK, 3, "o"), (KICK, 14, "x"), (SNARE, 15, "o"), (SNARE, 7, "o"), (HAT, 6, "o")),
+)
 
 
 def _half_time(rows: dict[int, str]) -> dict[int, str]:
@@ -211,9 +246,61 @@ def _vary(rows: dict[int, str], rng: np.random.Generator) -> dict[int, str]:
     return out
 
 
+def _take(rows: dict[int, str], take: int, style: str) -> dict[int, str]:
+    """The seed's take of a 16-step groove: a few kicks, ghosts and hats elsewhere. Four on the
+    floor stays four on the floor (only hats and ghosts move there)."""
+    steps = len(next(iter(rows.values())))
+    if steps != 16 or take == 0:
+        return rows
+    out = dict(rows)
+    for row, step, char in _TAKE_EDITS[take % len(_TAKE_EDITS)]:
+        if row == KICK and style in ("house", "edm", "disco"):
+            continue
+        if row == OPEN_HAT and HAT not in out:
+            continue
+        if row not in out and row != OPEN_HAT:
+            continue
+        pattern = list(out.get(row, "." * steps))
+        if row == KICK and pattern[step] in "Xx" and char == "." and step in (0, 8):
+            continue  # never lose the downbeat or the three
+        pattern[step] = char if pattern[step] in ".o" or char == "." else pattern[step]
+        out[row] = "".join(pattern)
+    return out
+
+
+def _busy(rows: dict[int, str]) -> dict[int, str]:
+    """A busier prompt: ghost notes on the snare's empty sixteenths, hats in sixteenths."""
+    out = dict(rows)
+    if SNARE in out:
+        out[SNARE] = "".join("o" if c == "." and i % 4 == 3 else c for i, c in enumerate(out[SNARE]))
+    if HAT in out:
+        out[HAT] = "".join("o" if c == "." else c for c in out[HAT])
+    return out
+
+
+def _jazz_comping(
+    plan: SongPlan, rng: np.random.Generator, bar: int, steps: int
+) -> list[tuple[float, int, int]]:
+    """A jazz drummer's left hand: snare comping on the swung off-beats (the "and"s), mostly
+    ghosted, now and then an accent that kicks the band (and a kick "bomb" with it)."""
+    hits: list[tuple[float, int, int]] = []
+    energy = plan.section_of(bar).energy
+    for beat in range(plan.beats_per_bar):
+        for offset, chance in ((0.5, 0.55), (0.0, 0.12)):
+            if rng.random() < chance * (0.6 + 0.6 * energy):
+                accent = rng.random() < 0.18
+                hits.append((beat + offset, SNARE, 92 if accent else 44 + int(16 * rng.random())))
+                if accent and rng.random() < 0.4:
+                    hits.append((beat + offset, KICK, 86))
+    return hits
+
+
 def compose_drums(plan: SongPlan, rng: np.random.Generator, instrument: Instrument) -> Part:
-    part = Part("drums", instrument)
-    groove = GROOVES["waltz" if plan.beats_per_bar == 3 else plan.style.drums]
+    part = Part("drums", instrument, key_pans=dict(KIT_PANS))
+    if plan.compound:
+        groove = GROOVES[plan.meter]
+    else:
+        groove = GROOVES["waltz" if plan.beats_per_bar == 3 else plan.style.drums]
     amount = humanize_amount(plan.temperature)
     human = Humanizer(rng, plan.style.humanize_ms, amount)
     chance = variation_chance(plan.temperature)
@@ -225,10 +312,15 @@ def compose_drums(plan: SongPlan, rng: np.random.Generator, instrument: Instrume
             part.add(bar_start, 2.0, CRASH, 118)
             part.add(bar_start, hit_seconds, KICK, 118)
             continue
-        chorus = section.name in ("chorus", "outro") and groove.chorus_rows is not None
+        if not plan.plays("drums", bar):
+            continue
+        chorus = plan.section_feel(bar) == "chorus" and groove.chorus_rows is not None
         rows = dict(groove.chorus_rows if chorus and groove.chorus_rows else groove.rows)
+        rows = _take(rows, plan.take("drums"), plan.style.drums)
         if plan.feel.half_time:
             rows = _half_time(rows)
+        if plan.feel.density > 1.1:
+            rows = _busy(rows)
         if section.name == "intro" and bar < section.start_bar + section.bars // 2:
             # The band comes in gradually: the first half of an intro is kick and cymbals only.
             rows = {row: pattern for row, pattern in rows.items() if row not in (SNARE, CLAP, RIM)}
@@ -247,13 +339,19 @@ def compose_drums(plan: SongPlan, rng: np.random.Generator, instrument: Instrume
         steps = len(next(iter(rows.values())))
         step_beats = plan.beats_per_bar / steps
         fill_from = plan.beats_per_bar - fill_beats
+        straight = 0.5 if plan.compound else None  # compound grooves are written on their triplet grid
         for drum, pattern in rows.items():
             for step, char in enumerate(pattern):
                 if char == "." or (fill_beats and step * step_beats >= fill_from and drum != KICK):
                     continue
                 beat = step * step_beats
                 velocity = section_velocity(plan, bar, _LEVEL[char])
-                part.add(human.time(plan.time_at(bar, beat)), hit_seconds, drum, human.velocity(velocity))
+                start = human.time(plan.time_at(bar, beat, swing=straight))
+                part.add(start, hit_seconds, drum, human.velocity(velocity))
+        if plan.style.drums == "jazz" and not plan.compound and section.name != "intro":
+            for beat, drum, velocity in _jazz_comping(plan, rng, bar, steps):
+                if beat < fill_from or not fill_beats:
+                    part.add(human.time(plan.time_at(bar, beat)), 0.12, drum, human.velocity(velocity, 4.0))
         if fill_beats:
             for beat, drum, velocity in _fill(plan, rng, fill_beats, section.energy):
                 part.add(human.time(plan.time_at(bar, beat)), hit_seconds, drum, human.velocity(velocity))

@@ -27,7 +27,9 @@ _CLOSING: tuple[Rhythm, ...] = (
     [(0, 0.5), (0.5, 0.5), (1, 2)],
     [(0, 0.5), (0.5, 0.5), (1, 0.5), (1.5, 1.5)],
 )
-_REGISTERS = {"verse": (57, 69), "chorus": (62, 74), "bridge": (60, 72), "outro": (57, 69), "intro": (57, 69)}
+# The voice sits above the accompaniment (the pad and the piano's right hand stay under it):
+# about an octave a section, higher in choruses.
+_REGISTERS = {"verse": (60, 72), "chorus": (64, 76), "bridge": (62, 74), "outro": (60, 72), "intro": (60, 72)}
 
 
 @dataclass(frozen=True)
@@ -88,8 +90,9 @@ def compose_melody(
     bar = phrase_offset
     while bar < plan.ending_bar:
         section = plan.section_of(bar)
-        if section.name in skip_sections or bar + 1 >= plan.ending_bar + (1 if phrase_offset else 0):
-            bar += 1 if section.name in skip_sections else 2
+        resting = section.name in skip_sections or not plan.plays(stem, bar)
+        if resting or bar + 1 >= plan.ending_bar + (1 if phrase_offset else 0):
+            bar += 1 if resting else 2
             continue
         motif = motifs.get(section.name)
         if motif is None:
@@ -101,7 +104,7 @@ def compose_melody(
                 motif.rhythm, tuple(float(np.clip(c + rng.normal(0, 0.2), 0, 1)) for c in motif.contour)
             )
             part.variations += 1
-        low, high = _REGISTERS.get(section.name, (57, 69))
+        low, high = _REGISTERS.get(section.name, (60, 72))
         low, high = low + transpose, high + transpose
         index = 0
         for offset, rhythm in enumerate(motif.rhythm):
@@ -127,7 +130,7 @@ def compose_melody(
     if plan.ending_bar > 0 and "ending" not in skip_sections:
         chord = plan.chord_at(plan.ending_bar)
         start = plan.time_at(plan.ending_bar, 0.0)
-        candidates = [p for p in range(57 + transpose, 70 + transpose) if p % 12 in chord_pitch_set(chord)]
-        pitch = _choose_pitch(candidates, previous, 62 + transpose, rng, 0.0)
+        candidates = [p for p in range(60 + transpose, 73 + transpose) if p % 12 in chord_pitch_set(chord)]
+        pitch = _choose_pitch(candidates, previous, 65 + transpose, rng, 0.0)
         part.add(start, max(0.05, plan.end_seconds - start - 0.05), pitch, 80)
     return part

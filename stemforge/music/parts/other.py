@@ -8,7 +8,7 @@ from stemforge.music.parts.common import section_velocity
 from stemforge.music.parts.melody import compose_melody
 from stemforge.music.plan import SongPlan
 from stemforge.music.styles import Instrument
-from stemforge.music.theory import voice_chord
+from stemforge.music.theory import spread_voicing, voice_chord
 
 SHAKER, TAMBOURINE, COWBELL, CONGA_MUTE, CONGA_OPEN, CONGA_LOW, CLAVES = 70, 54, 56, 62, 63, 64, 75
 
@@ -25,22 +25,54 @@ _PERCUSSION = {
 }
 
 
+_PERCUSSION_PANS = {
+    SHAKER: 0.55,
+    TAMBOURINE: -0.5,
+    COWBELL: 0.3,
+    CONGA_MUTE: -0.3,
+    CONGA_OPEN: -0.35,
+    CONGA_LOW: -0.2,
+    CLAVES: 0.4,
+}
+
+
 def compose_strings(plan: SongPlan, rng: np.random.Generator, instrument: Instrument) -> Part:
-    part = Part("other", instrument, pan=-0.2)
+    """Sustained strings above the melody in an open voicing (never the pad's cluster), with a
+    top line an octave up in choruses."""
+    part = Part("other", instrument, pan=-0.3)
     previous: list[int] | None = None
+    low, high = plan.register("strings")
     for bar in range(plan.bars):
         section = plan.section_of(bar)
         chord = plan.chord_at(bar)
         start = plan.time_at(bar, 0.0)
         voices = 4 if section.name in ("chorus", "outro") or bar == plan.ending_bar else 3
-        notes = voice_chord(chord, previous, 60, 84, voices)
+        notes = spread_voicing(chord, previous, low, high - 5, voices)
         previous = notes
+        if bar != plan.ending_bar and not plan.plays("other", bar):
+            continue
         length = plan.end_seconds - start if bar == plan.ending_bar else plan.bar_seconds
         velocity = section_velocity(plan, bar, 80)
-        for pitch in notes:
-            part.add(start, length, pitch, velocity)
-        if section.name in ("chorus", "outro") and bar != plan.ending_bar:
-            part.add(start, length, notes[0] - 12, velocity * 0.8)
+        take = plan.take("other") if bar != plan.ending_bar else 0
+        if plan.feel.density > 1.1 and take == 0 and bar != plan.ending_bar:
+            take = 1  # busy: swells instead of held chords
+        if take == 1 and plan.beats_per_bar >= 2:  # swells: the chord bowed again each half bar
+            half = plan.bar_seconds / 2
+            for pitch in notes:
+                part.add(start, half, pitch, velocity)
+                part.add(start + half, half, pitch, velocity * 0.9)
+        elif take == 2:  # the top voice moves through the chord's tones on each beat
+            for pitch in notes[:-1]:
+                part.add(start, length, pitch, velocity)
+            tones = sorted({p for p in range(notes[-1] - 5, notes[-1] + 6) if p % 12 in chord.pitch_classes})
+            for beat in range(plan.beats_per_bar):
+                pitch = tones[min(len(tones) - 1, beat)] if beat % 2 else notes[-1]
+                part.add(plan.time_at(bar, float(beat)), plan.beat_seconds, pitch, velocity * 0.85)
+        else:
+            for pitch in notes:
+                part.add(start, length, pitch, velocity)
+        if section.name in ("chorus", "outro") and bar != plan.ending_bar and notes[-1] + 12 <= high + 7:
+            part.add(start, length, notes[-1] + 12, velocity * 0.7)
     return part
 
 
@@ -49,10 +81,16 @@ def compose_brass(plan: SongPlan, rng: np.random.Generator, instrument: Instrume
     human = Humanizer(rng, plan.style.humanize_ms, humanize_amount(plan.temperature))
     chance = variation_chance(plan.temperature)
     previous: list[int] | None = None
-    hits = ((0.0, 0.4), (1.5, 0.3), (2.5, 0.8))
+    takes = (
+        ((0.0, 0.4), (1.5, 0.3), (2.5, 0.8)),
+        ((0.5, 0.3), (1.5, 0.3), (3.0, 0.8)),
+        ((0.0, 1.5), (2.5, 0.3), (3.5, 0.4)),
+    )
+    hits = takes[plan.take("other") % len(takes)]
+    low, high = plan.register("brass")
     for bar in range(plan.bars):
         chord = plan.chord_at(bar)
-        notes = voice_chord(chord, previous, 58, 79, 3)
+        notes = voice_chord(chord, previous, low, high, 3)
         previous = notes
         section = plan.section_of(bar)
         if bar == plan.ending_bar:
@@ -60,7 +98,7 @@ def compose_brass(plan: SongPlan, rng: np.random.Generator, instrument: Instrume
             for pitch in notes:
                 part.add(start, plan.end_seconds - start, pitch, 100)
             continue
-        if section.name == "intro" or (section.name == "verse" and bar % 2):
+        if section.name == "intro" or (section.name == "verse" and bar % 2) or not plan.plays("other", bar):
             continue
         pattern = list(hits)
         if rng.random() < chance:
@@ -78,7 +116,7 @@ def compose_brass(plan: SongPlan, rng: np.random.Generator, instrument: Instrume
 
 
 def compose_percussion(plan: SongPlan, rng: np.random.Generator, instrument: Instrument) -> Part:
-    part = Part("other", instrument)
+    part = Part("other", instrument, key_pans=dict(_PERCUSSION_PANS))
     human = Humanizer(rng, plan.style.humanize_ms, humanize_amount(plan.temperature))
     chance = variation_chance(plan.temperature)
     levels = {"x": 90, "o": 55}
@@ -87,7 +125,13 @@ def compose_percussion(plan: SongPlan, rng: np.random.Generator, instrument: Ins
         if bar == plan.ending_bar:
             part.add(plan.time_at(bar, 0.0), 0.3, CONGA_LOW, 100)
             continue
+        if not plan.plays("other", bar):
+            continue
         rows = dict(_PERCUSSION["chorus" if section.name in ("chorus", "outro") else "verse"])
+        if plan.take("other") == 1:
+            rows[CLAVES] = "x..x..x...x.x..."  # a son clave over the groove
+        elif plan.take("other") == 2:
+            rows[SHAKER] = "x.xxx.xxx.xxx.xx"
         if section.name == "intro":
             rows = {SHAKER: rows[SHAKER]}
         if rng.random() < chance:
@@ -106,7 +150,7 @@ def compose_percussion(plan: SongPlan, rng: np.random.Generator, instrument: Ins
 
 
 def compose_counter(plan: SongPlan, rng: np.random.Generator, instrument: Instrument) -> Part:
-    """A line an octave above the voice that starts a bar later, so it answers in the vocal's rests."""
+    """A line above the voice that starts a bar later, so it answers in the vocal's rests."""
     return compose_melody(
         plan,
         rng,
