@@ -113,19 +113,10 @@ def latent_shape(seconds: float, batch: int = 1) -> tuple[int, int, int, int]:
 
 def _bytes_to_unicode() -> dict[int, str]:
     """GPT-2's byte-level alphabet (Roberta and CLIP use it): one printable character per byte."""
-    printable = [
-        *range(ord("!"), ord("~") + 1),
-        *range(ord("¡"), ord("¬") + 1),
-        *range(ord("®"), ord("ÿ") + 1),
-    ]
-    codes = printable[:]
-    extra = 0
-    for byte in range(256):
-        if byte not in printable:
-            printable.append(byte)
-            codes.append(256 + extra)
-            extra += 1
-    return dict(zip(printable, [chr(code) for code in codes], strict=True))
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    alphabet: dict[int, str] = bytes_to_unicode()
+    return alphabet
 
 
 def build_roberta_tokenizer(folder: Path, model_max_length: int = CLAP_MAX_TOKENS) -> Any:
