@@ -134,7 +134,14 @@ class RayCluster:
         with log.open("wb") as out:
             process = subprocess.Popen(
                 command,
-                env=clean_env(**(env or {}), **{MARKER: f"{self.token}:{name}"}),
+                # NUMBA_CACHE_DIR: librosa's numba functions cache compiled code; a node this test
+                # SIGKILLs mid-write must not leave a corrupt cache for other processes (a
+                # segfault in the next test process that loads it).
+                env=clean_env(
+                    **(env or {}),
+                    NUMBA_CACHE_DIR=str(self.root / "numba-cache"),
+                    **{MARKER: f"{self.token}:{name}"},
+                ),
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
