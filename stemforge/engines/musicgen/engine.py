@@ -49,6 +49,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 ENGINE_NAME = "musicgen"
+# The harmony the melody condition is made of is rendered this many 4-beat bars longer than the
+# stem (no metre here has longer bars), and cut: see ``_harmonies``.
+HARMONY_PADDING_BARS = 2
+HARMONY_SEED = 0
 MAX_TEXT_TOKENS = 128
 _EXTRA_HINT = 'pip install "stemforge[musicgen]"'
 
@@ -359,10 +363,17 @@ class MusicGenEngine(Engine[MusicGenConfig]):
             frames = max((row.frames for row in rows if row.job == index), default=0)
             if frames == 0:
                 continue
+            # The chords, not a take: the plain patterns of a fixed seed (the request's seed
+            # picks the model's sampling, not the condition), rendered longer than needed and
+            # cut, since a procedural song ends with a cadence to the tonic and the condition
+            # must be the requested chords to the stem's end.
+            padding = HARMONY_PADDING_BARS * 4 * 60.0 / job.spec.bpm
             spec = replace(
                 job.spec,
+                seed=HARMONY_SEED,
+                temperature=0.0,
                 chord_progression=requests[index].chord_progression,
-                duration_seconds=frames / loaded.frame_rate,
+                duration_seconds=frames / loaded.frame_rate + padding,
             )
             audio = self._harmony.generate(spec, ["piano"]).stems[0].audio
             mono = np.asarray(audio, dtype=np.float32).mean(axis=1)
