@@ -10,7 +10,7 @@ import numpy as np
 
 from stemforge.music.chords import Chord
 from stemforge.music.notes import Humanizer, Part, humanize_amount, variation_chance
-from stemforge.music.parts.common import fifth_interval, section_velocity, third_interval
+from stemforge.music.parts.common import approach_pitch, fifth_interval, section_velocity, third_interval
 from stemforge.music.plan import SongPlan
 from stemforge.music.styles import Instrument
 from stemforge.music.theory import nearest_pitch
@@ -180,18 +180,6 @@ def _seventh(chord: Chord) -> int:
     return 12
 
 
-def _approach(target: int, previous: int, scale: tuple[int, ...], chromatic: bool) -> int:
-    """A step from ``target`` on the side we come from: a half step (chromatic) or a scale step."""
-    direction = -1 if previous < target else 1
-    if chromatic:
-        return target + direction
-    for step in (1, 2):
-        candidate = target + direction * step
-        if candidate % 12 in scale:
-            return candidate
-    return target + direction
-
-
 def _degree_pitch(degree: str, chord: Chord, root: int, next_root: int, previous: int, plan: SongPlan) -> int:
     if degree == "R":
         return root
@@ -205,7 +193,7 @@ def _degree_pitch(degree: str, chord: Chord, root: int, next_root: int, previous
     if degree == "7":
         return _tone(chord, _seventh(chord), root + 9)
     chromatic = plan.style.bass == "walking" or plan.style.name in ("funk", "jazz", "blues")
-    return _approach(next_root, previous, plan.key.scale, chromatic)
+    return approach_pitch(next_root, previous, plan.key.scale, chromatic)
 
 
 def _walk(
@@ -235,7 +223,7 @@ def _walk(
             min(candidates, key=lambda p: abs(p - goal) + 0.3 * abs(p - previous) + 0.2 * rng.random())
         )
     chromatic = rng.random() < 0.6
-    line.append(_approach(next_root, line[-1], plan.key.scale, chromatic))
+    line.append(approach_pitch(next_root, line[-1], plan.key.scale, chromatic))
     return line
 
 
@@ -307,7 +295,7 @@ def compose_bass(plan: SongPlan, rng: np.random.Generator, instrument: Instrumen
             previous = pitch
         if plan.feel.density > 1.1 and all(b < beats - 0.3 for b, _, _ in figure):
             # Busy: a sixteenth pickup into the next downbeat.
-            pickup = _approach(next_root, previous, plan.key.scale, True)
+            pickup = approach_pitch(next_root, previous, plan.key.scale, True)
             part.add(human.time(plan.time_at(bar, beats - 0.25)), 0.22 * beat_seconds, pickup, 80)
             previous = pickup
     return part
