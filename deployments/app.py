@@ -1,7 +1,8 @@
 """The application builder named in serve_config.yaml (``import_path: deployments.app:build_app``).
 
 The graph: Ingress -> one EngineReplica deployment per engine the routing table needs ->
-Uploader. Deployment names here are the ones serve_config.yaml configures.
+Uploader; the StreamRelay beside them carries stems' audio as it is made from the engines to
+listeners on any ingress replica. Deployment names here are the ones serve_config.yaml configures.
 """
 
 from collections.abc import Iterable, Mapping
@@ -11,6 +12,7 @@ from ray.serve import Application, Deployment
 
 from deployments.engine_replica import EngineReplica
 from deployments.ingress import Ingress
+from deployments.stream_relay import StreamRelay
 from deployments.uploader import Uploader
 from stemforge.engines.registry import engine_entry
 from stemforge.errors import ConfigurationError
@@ -21,6 +23,7 @@ from stemforge.settings import Settings
 _ENGINE = cast(Deployment, EngineReplica)
 _UPLOADER = cast(Deployment, Uploader)
 _INGRESS = cast(Deployment, Ingress)
+_RELAY = cast(Deployment, StreamRelay)
 
 
 def build_graph(
@@ -35,14 +38,15 @@ def build_graph(
     ``user_config`` when no serve config does (programmatic use, tests)."""
     routing = routing or RoutingTable.load(settings.stem_routing_file)
     names = sorted(set(routing.engines(settings.mode)) | set(extra_engines))
+    relay = _RELAY.bind()
     engines = {}
     for name in names:
         options: dict[str, Any] = {"name": engine_entry(name).deployment_name}
         if engine_configs and name in engine_configs:
             options["user_config"] = dict(engine_configs[name])
-        engines[name] = _ENGINE.options(**options).bind(name, settings)
+        engines[name] = _ENGINE.options(**options).bind(name, settings, relay)
     uploader = _UPLOADER.bind(settings)
-    return _INGRESS.options(num_replicas=settings.workers).bind(engines, uploader, routing, settings)
+    return _INGRESS.options(num_replicas=settings.workers).bind(engines, uploader, routing, settings, relay)
 
 
 def build_app(args: dict[str, Any]) -> Application:

@@ -7,18 +7,20 @@ class (or imported): Serve ships the ingress class to replicas with the globals 
 """
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import time
-from collections.abc import Collection
+from collections.abc import AsyncIterator, Collection
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import httpx
-from fastapi import BackgroundTasks, FastAPI, Path, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi import BackgroundTasks, FastAPI, Path, Query, Request
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from ray import serve
+from ray.exceptions import RayTaskError
 from ray.serve.handle import DeploymentHandle
 
 from stemforge.api.auth import ApiKeyGuard, check_api_key
@@ -28,10 +30,13 @@ from stemforge.api.requests import (
     applied_parameters,
     check_engines,
     check_limits,
+    reference_kind,
+    reference_parameters,
     resolve_spec,
     route_request,
 )
 from stemforge.api.schemas import (
+    CancelAccepted,
     GenerateAccepted,
     GenerateRequest,
     HealthResponse,
@@ -40,27 +45,47 @@ from stemforge.api.schemas import (
 )
 from stemforge.api.views import job_status_view
 from stemforge.engines.registry import ENGINES
-from stemforge.errors import BlobNotFound, JobNotFound
+from stemforge.errors import (
+    BlobNotFound,
+    InvalidRequest,
+    JobConflict,
+    JobNotFound,
+    StemforgeError,
+    StreamUnavailable,
+)
 from stemforge.jobs.callbacks import CallbackDelivery
 from stemforge.jobs.handles import EngineHandles, UploaderHandle
 from stemforge.jobs.lifecycle import Acceptance, JobLifecycle, LifecyclePolicy
-from stemforge.jobs.records import fingerprint
+from stemforge.jobs.records import JobRecord, Stage, fingerprint
 from stemforge.jobs.ssrf import ascii_host, check_callback_url
 from stemforge.jobs.store import JOBS_PREFIX, JobStore
 from stemforge.jobs.ticket import JobTicket
-from stemforge.observability.events import Observers
+from stemforge.music.spec import CHANNELS, SAMPLE_RATE
+from stemforge.observability.events import JobObserver, Observers
 from stemforge.observability.logs import EventLog, route_library_logs_to_serve
 from stemforge.observability.metrics import RayMetrics
 from stemforge.playground import include_playground
+from stemforge.reference.intake import ReferenceLimits, reference_path, take_reference
 from stemforge.routing import RoutingTable
 from stemforge.settings import Settings
+from stemforge.storage.base import blob_path
 from stemforge.storage.factory import storage_from_settings
 from stemforge.storage.local import BLOB_ROUTE, LocalDiskStorage
 from stemforge.storage.timed import timed_storage
+from stemforge.streaming.events import JobEvents
+from stemforge.streaming.hub import MIX
+from stemforge.streaming.observer import RelayObserver
+from stemforge.streaming.pcm import pcm_of_wav, to_pcm16, wav_stream_header
+from stemforge.streaming.sse import comment, format_event
 
 logger = logging.getLogger(__name__)
 
 STATUS_TIMEOUT_SECONDS = 2.0
+# Server-Sent Events: how often the job's record is looked at, and a comment line when nothing
+# happened for this long (proxies close silent connections).
+SSE_POLL_SECONDS = 0.5
+SSE_KEEPALIVE_SECONDS = 15.0
+STORED_CHUNK_BYTES = 4 * SAMPLE_RATE * CHANNELS * 2  # 4 s of stored 16-bit audio
 STORAGE_THREADS = 32
 # Fields of the seed's /health ``services``: engines it names, whether or not they exist here.
 SEED_SERVICE_ENGINES = ("musicgen", "stable_audio")
@@ -119,6 +144,31 @@ def _media_type(suffix: str) -> str:
     )
 
 
+async def _live_body(listen: Any, format: str) -> AsyncIterator[bytes]:
+    """The relay's stream as bytes: a WAV header of open length first (``wav``), then PCM as
+    the engines make it. A client that goes away only closes this stream: the job goes on."""
+    header_sent = format != "wav"
+    try:
+        async for item in listen:
+            if isinstance(item, dict):
+                if not header_sent and ("sample_rate" in item or "missing" in item):
+                    header_sent = True
+                    yield wav_stream_header(
+                        item.get("sample_rate", SAMPLE_RATE), item.get("channels", CHANNELS)
+                    )
+                continue
+            yield to_pcm16(item)
+    finally:
+        listen.cancel()
+
+
+async def _stored_body(pcm: bytes, format: str) -> AsyncIterator[bytes]:
+    if format == "wav":
+        yield wav_stream_header(SAMPLE_RATE, CHANNELS)
+    for start in range(0, len(pcm), STORED_CHUNK_BYTES):
+        yield pcm[start : start + STORED_CHUNK_BYTES]
+
+
 @serve.deployment(ray_actor_options={"num_cpus": 0.1}, max_ongoing_requests=256)
 @serve.ingress(app)
 class Ingress:
@@ -128,6 +178,7 @@ class Ingress:
         uploader: DeploymentHandle,
         routing: RoutingTable,
         settings: Settings,
+        relay: DeploymentHandle | None = None,
     ) -> None:
         route_library_logs_to_serve()
         self._engines = engines
@@ -138,9 +189,22 @@ class Ingress:
         app.state.api_key = settings.api_key
         storage = storage_from_settings(settings)
         self._local_storage = storage if isinstance(storage, LocalDiskStorage) else None
-        self._store = JobStore(timed_storage(storage))
+        self._storage = timed_storage(storage)
+        self._store = JobStore(self._storage)
+        self._reference_limits = ReferenceLimits(
+            max_bytes=settings.reference_max_bytes,
+            max_seconds=settings.reference_max_seconds,
+            timeout_seconds=settings.reference_timeout_seconds,
+            allowed_hosts=settings.callback_allowed_hosts,
+            allow_http=settings.reference_allow_http,
+        )
         uploader_port = UploaderHandle(uploader)
-        observer = Observers(EventLog(), RayMetrics())  # a replica: Ray is up
+        self._relay = relay
+        self._listen = relay.options(stream=True) if relay is not None else None
+        observers: list[JobObserver] = [EventLog(), RayMetrics()]  # a replica: Ray is up
+        if relay is not None:
+            observers.append(RelayObserver(relay))
+        observer = Observers(*observers)
         self._jobs = JobLifecycle(
             self._store,
             EngineHandles(engines),
@@ -202,14 +266,43 @@ class Ingress:
         stems = tuple(stem.value for stem in body.target_stems)
         routes = route_request(body, self._routing, self._settings.mode, self._engines)
         check_limits(body, self._settings)
-        spec = resolve_spec(body, engines=len(routes))
-        check_engines(spec, routes)
+        p = body.parameters
+        # An engine that cannot use the reference is refused before anything is fetched.
+        check_engines(resolve_spec(body, engines=len(routes)), routes, reference_kind(p))
         if body.callback_url is not None:
             url, allowed = str(body.callback_url), self._settings.callback_allowed_hosts
             if _needs_lookup(url, allowed):
                 await asyncio.to_thread(check_callback_url, url, allowed)
             else:
                 check_callback_url(url, allowed)  # no lookup: a thread hop would cost more
+        body_fingerprint = fingerprint(body.model_dump_json())
+        path = reference_path(body.generation_request_id, body_fingerprint)
+
+        async def analyse(kind: str, data: bytes, mode: str, signature: str | None, bpm: float | None) -> Any:
+            # In the uploader: librosa's CPU work stays off the ingress; it keeps the audio too.
+            try:
+                return await self._uploader.reference_intake.remote(kind, data, mode, signature, bpm, path)
+            except RayTaskError as exc:
+                raise (exc.cause if isinstance(exc.cause, StemforgeError) else exc) from None
+
+        intake = await take_reference(
+            p.reference_audio,
+            p.midi,
+            p.reference_mode,
+            p.time_signature,
+            p.target_bpm,
+            self._storage,
+            self._reference_limits,
+            analyse,
+        )
+        spec = resolve_spec(
+            body,
+            engines=len(routes),
+            reference=intake,
+            max_duration_seconds=self._settings.max_duration_seconds,
+        )
+        check_engines(spec, routes)
+        extra = reference_parameters(body, intake, spec) if intake is not None else None
         ticket = JobTicket(
             generation_request_id=body.generation_request_id,
             audio_file_id=body.audio_file_id,
@@ -218,10 +311,25 @@ class Ingress:
             stems=stems,
             routes=routes,
             spec=spec,
-            parameters=applied_parameters(spec, routes),
+            parameters=applied_parameters(spec, routes, extra),
         )
-        acceptance = await self._jobs.accept(ticket, fingerprint(body.model_dump_json()))
+        try:
+            acceptance = await self._jobs.accept(ticket, body_fingerprint)
+        except JobConflict:
+            if spec.reference is not None and spec.reference.audio_path:  # stored for nothing
+                with contextlib.suppress(StemforgeError):
+                    await asyncio.to_thread(self._storage.delete, spec.reference.audio_path)
+            raise
         if acceptance.job is None:
+            if (
+                spec.reference is not None
+                and spec.reference.audio_path
+                and acceptance.record.status != "processing"
+            ):
+                # A repeat of a finished job stored its reference again: nothing will read it.
+                background.add_task(
+                    asyncio.to_thread, self._store.drop_references, body.generation_request_id
+                )
             return self._repeat(acceptance)
         # A background task keeps the request "in flight" for Ray Serve, so a graceful shutdown
         # drains it; the durable record covers a crash.
@@ -235,6 +343,94 @@ class Ingress:
         if record is None:
             raise JobNotFound(f"no job with generation_request_id {generation_request_id!r}")
         return job_status_view(record)
+
+    @app.get("/generate/{generation_request_id}/stream")
+    async def stream(
+        self,
+        generation_request_id: str = Path(max_length=128),
+        stem: str = Query(description="A stem of the request, or mix: the running mix of all of them."),
+        format: Literal["wav", "pcm"] = Query(
+            default="wav", description="wav: 16-bit WAV of open length; pcm: raw s16le, interleaved."
+        ),
+    ) -> StreamingResponse:
+        record = await self._record(generation_request_id)
+        stems = list(record.job_ticket().stems)
+        if stem != MIX and stem not in stems:
+            raise InvalidRequest("stem", f"must be one of this job's stems {stems} or {MIX!r}; got {stem!r}")
+        headers = {
+            "Cache-Control": "no-store",
+            "X-Sample-Rate": str(SAMPLE_RATE),
+            "X-Channels": str(CHANNELS),
+            "X-Sample-Format": "s16le",
+        }
+        media = "audio/wav" if format == "wav" else "application/octet-stream"
+        if record.status == "completed":  # stored: the same audio, from storage
+            body = await self._stored_pcm(record, stem)
+            if body is not None:
+                return StreamingResponse(_stored_body(body, format), media_type=media, headers=headers)
+        if record.status != "processing":
+            raise JobConflict(f"job {generation_request_id!r} is {record.status}: it has no audio to stream")
+        if self._listen is None:
+            raise StreamUnavailable("streaming is not deployed here (no StreamRelay)")
+        listen = self._listen.listen.remote(generation_request_id, stem)
+        return StreamingResponse(_live_body(listen, format), media_type=media, headers=headers)
+
+    @app.get("/generate/{generation_request_id}/events")
+    async def events(self, generation_request_id: str = Path(max_length=128)) -> StreamingResponse:
+        record = await self._record(generation_request_id)
+        return StreamingResponse(
+            self._event_stream(generation_request_id, record),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
+
+    @app.delete("/generate/{generation_request_id}", status_code=202, response_model=CancelAccepted)
+    async def cancel(self, generation_request_id: str = Path(max_length=128)) -> CancelAccepted:
+        record = await self._record(generation_request_id)
+        if record.status != "processing" or record.stage not in (Stage.ACCEPTED, Stage.GENERATING):
+            raise JobConflict(
+                f"job {generation_request_id!r} is {record.status} ({record.stage}): too late to cancel"
+            )
+        if self._relay is None:
+            raise StreamUnavailable("cancelling is not deployed here (no StreamRelay)")
+        await self._relay.cancel.remote(generation_request_id)
+        return CancelAccepted(generation_request_id=generation_request_id)
+
+    @app.post("/generate/{generation_request_id}/cancel", status_code=202, response_model=CancelAccepted)
+    async def cancel_post(self, generation_request_id: str = Path(max_length=128)) -> CancelAccepted:
+        return await self.cancel(generation_request_id)
+
+    async def _record(self, generation_request_id: str) -> JobRecord:
+        record = await asyncio.to_thread(self._store.get, generation_request_id)
+        if record is None:
+            raise JobNotFound(f"no job with generation_request_id {generation_request_id!r}")
+        return record
+
+    async def _stored_pcm(self, record: JobRecord, stem: str) -> bytes | None:
+        name = f"{MIX}.wav" if stem == MIX else f"{stem}.wav"
+        path = blob_path(record.audio_file_id, record.generation_request_id, name)
+        try:
+            data: bytes = await asyncio.to_thread(self._storage.get, path)
+        except BlobNotFound:
+            return None
+        return pcm_of_wav(data)
+
+    async def _event_stream(self, generation_request_id: str, record: JobRecord) -> AsyncIterator[bytes]:
+        events = JobEvents()
+        number = 0
+        quiet_since = time.monotonic()
+        while True:
+            for name, data in events.update(job_status_view(record).model_dump(mode="json")):
+                number += 1
+                quiet_since = time.monotonic()
+                yield format_event(name, data, number)
+            if events.done:
+                return
+            if time.monotonic() - quiet_since >= SSE_KEEPALIVE_SECONDS:
+                quiet_since = time.monotonic()
+                yield comment("ping")
+            await asyncio.sleep(SSE_POLL_SECONDS)
+            record = await self._record(generation_request_id)
 
     @app.get(BLOB_ROUTE + "/{container}/{path:path}", include_in_schema=False)
     async def download(self, container: str, path: str, request: Request) -> FileResponse:

@@ -6,6 +6,7 @@ the job's lifecycle, in the ingress, records what the uploader returns.
 """
 
 import asyncio
+import dataclasses
 import time
 
 from ray import serve
@@ -19,6 +20,8 @@ from stemforge.music.spec import SAMPLE_RATE
 from stemforge.observability.logs import log_event, route_library_logs_to_serve
 from stemforge.quality.assessment import warm_up
 from stemforge.quality.bounds import QualityConfig
+from stemforge.reference.intake import ReferenceIntake, analyse_bytes, encode_reference
+from stemforge.reference.intake import warm_up as warm_up_reference
 from stemforge.settings import Settings
 from stemforge.storage.factory import storage_from_settings
 from stemforge.storage.timed import timed_storage
@@ -41,6 +44,8 @@ class Uploader:
         self._publisher = ResultPublisher(self._storage, settings.wav_subtype, quality, scorer)
         if quality.enabled:
             warm_up(SAMPLE_RATE)  # librosa's import and JIT now, not in the first callback
+        warm_up_reference()  # the same for the first reference, analysed before its 202
+        self._reference_max_seconds = settings.reference_max_seconds
         self._callbacks = callback_client(settings)
 
     async def store(self, ticket: JobTicket, *results: EngineResult) -> CallbackPayload:
@@ -55,6 +60,26 @@ class Uploader:
             seconds=round(time.perf_counter() - started, 3),
         )
         return payload
+
+    async def reference_intake(
+        self,
+        kind: str,
+        data: bytes,
+        mode: str,
+        time_signature: str | None,
+        target_bpm: float | None,
+        path: str,
+    ) -> ReferenceIntake:
+        """A fetched reference decoded and analysed (CPU: here, not in the ingress), its audio
+        stored at ``path`` for the engines that hear it. Raises ``InvalidRequest`` (a 422)."""
+        intake = await asyncio.to_thread(
+            analyse_bytes, kind, data, mode, time_signature, target_bpm, self._reference_max_seconds
+        )
+        if intake.mono is None:
+            return intake
+        flac = await asyncio.to_thread(encode_reference, intake.mono)
+        await asyncio.to_thread(self._storage.put, path, flac, content_type="audio/flac")
+        return dataclasses.replace(intake, mono=None, audio_path=path)
 
     async def attempt(self, url: str, webhook_id: str, body: bytes) -> AttemptOutcome:
         return await self._callbacks.attempt(url, webhook_id, body)

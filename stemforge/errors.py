@@ -1,5 +1,7 @@
 """Our exception tree. Each error knows its HTTP status; ``api/errors.py`` maps them in one place."""
 
+from typing import Any
+
 
 class StemforgeError(Exception):
     """Base of every error this service raises on purpose."""
@@ -27,6 +29,18 @@ class InvalidRequest(StemforgeError):
         super().__init__("; ".join(f"{name}: {text}" for name, text in problems))
         self.field = field
         self.problems = problems  # every (field, message) this request breaks
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Raised in one replica, answered by another: it crosses Ray pickled, and the default
+        # (the class called with ``args``, the joined message) does not fit this signature.
+        return (_rebuild_invalid_request, (type(self), self.problems))
+
+
+def _rebuild_invalid_request(cls: type[InvalidRequest], problems: list[tuple[str, str]]) -> InvalidRequest:
+    error = cls.__new__(cls)
+    (field, message), *more = problems
+    InvalidRequest.__init__(error, field, message, *more)
+    return error
 
 
 class JobNotFound(StemforgeError):
@@ -75,3 +89,15 @@ class GenerationFailed(StemforgeError):
     fails with this reason; another replica would fail the same way."""
 
     status_code = 500
+
+
+class JobCancelled(StemforgeError):
+    """The client cancelled the job (DELETE /generate/{id}): engines stop at their next chunk."""
+
+    status_code = 409
+
+
+class StreamUnavailable(StemforgeError):
+    """Streaming (or cancelling) needs the StreamRelay deployment, which this graph lacks."""
+
+    status_code = 503

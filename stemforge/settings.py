@@ -87,6 +87,23 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
     max_active_jobs: int = Field(default=64, ge=1, le=100_000, description="Per ingress replica.")
 
+    # --- reference audio and MIDI (fetched and analysed before the 202) ------------------------
+    reference_max_bytes: int = Field(
+        default=50 * 1024 * 1024, ge=1024, le=1024**3, description="Largest reference file fetched."
+    )
+    # A 300 s track takes about 9 s to analyse on two cores: the time limit leaves room for it.
+    reference_max_seconds: float = Field(
+        default=300.0, gt=0, le=3600, description="Longest reference audio or MIDI accepted."
+    )
+    reference_timeout_seconds: float = Field(
+        default=30.0, gt=0, le=600, description="Fetch, decode and analysis of a reference, together."
+    )
+    reference_allow_http: bool = Field(
+        default=False,
+        description="Accept plain-http reference URLs (https only when false; hosts listed in "
+        "CALLBACK_ALLOWED_HOSTS may always use http).",
+    )
+
     # --- durable jobs ----------------------------------------------------------------------------
     job_heartbeat_seconds: float = Field(default=10.0, gt=0)
     job_lease_seconds: float = Field(

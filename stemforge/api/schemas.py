@@ -14,7 +14,9 @@ from pydantic import (
     Field,
     HttpUrl,
     field_validator,
+    model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from stemforge.music.chords import ChordSymbolError, parse_chord
 from stemforge.music.spec import STEM_TYPES, StemType
@@ -26,6 +28,8 @@ MIN_DURATION_SECONDS = 0.5
 # The schema's hard ceiling; a deployment may set a lower one (MAX_DURATION_SECONDS).
 DURATION_CEILING_SECONDS = 3600.0
 MAX_SEED = 2**32 - 1
+# A base64 MIDI file of up to 1 MiB (the body must also fit MAX_REQUEST_BYTES).
+MAX_MIDI_FIELD_CHARS = 1_400_000
 
 _SAFE_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -100,6 +104,40 @@ class GenerationParameters(BaseModel):
         | None
     ) = Field(default=None, description='Per-stem engine override, e.g. {"drums": "stable_audio"}.')
 
+    # Additive (README "Reference audio and MIDI"): the user's own music to play along with.
+    reference_audio: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=2048,
+        description="An https URL (http where allowed) or the blob path of a file in our container: "
+        "WAV, FLAC, OGG or MP3.",
+    )
+    midi: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_MIDI_FIELD_CHARS,
+        description="A Standard MIDI File: an https URL, a blob path, or the file in base64.",
+    )
+    reference_mode: Literal["accompany", "style", "continue"] | None = Field(
+        default=None,
+        description="accompany (default): play along with it; style: take its sound and feel; "
+        "continue: carry it on.",
+    )
+
+    @model_validator(mode="after")
+    def _one_reference(self) -> "GenerationParameters":
+        if self.reference_audio is not None and self.midi is not None:
+            raise PydanticCustomError("reference_conflict", "give reference_audio or midi, not both", {})
+        if self.reference_mode is not None and self.reference_audio is None and self.midi is None:
+            raise PydanticCustomError(
+                "reference_missing", "reference_mode needs parameters.reference_audio or parameters.midi", {}
+            )
+        if self.reference_mode == "continue" and self.midi is not None:
+            raise PydanticCustomError(
+                "reference_mode", "continue carries on a recording: it needs reference_audio, not midi", {}
+            )
+        return self
+
     @field_validator("chord_progression")
     @classmethod
     def _progression_not_empty(cls, value: list[str] | None) -> list[str] | None:
@@ -132,8 +170,14 @@ class GenerateRequest(BaseModel):
 class GenerateAccepted(BaseModel):
     generation_request_id: str
     # "processing" for a new job; a repeated request reports the existing job's status.
-    status: Literal["processing", "completed", "failed"] = "processing"
+    status: Literal["processing", "completed", "failed", "cancelled"] = "processing"
     message: str = "Generation started. Stems will be available shortly."
+
+
+class CancelAccepted(BaseModel):
+    generation_request_id: str
+    status: Literal["cancelling"] = "cancelling"
+    message: str = "Cancel requested: engines stop at their next chunk; the callback says cancelled."
 
 
 class GeneratedStem(BaseModel):
@@ -155,7 +199,7 @@ class CallbackPayload(BaseModel):
 
     generation_request_id: str
     audio_file_id: str
-    status: Literal["processing", "completed", "failed"]
+    status: Literal["processing", "completed", "failed", "cancelled"]
     processing_time_seconds: float
     generated_stems: list[GeneratedStem] = Field(default_factory=list)
     parameters: dict[str, Any] = Field(default_factory=dict)

@@ -59,11 +59,24 @@ class EngineResult:
 
 
 @dataclass(frozen=True)
+class StreamTarget:
+    """Where a job's audio is streamed while it is made (README "Streaming"): the job's id and
+    every stem of the request (the running mix is the sum of all of them, whatever engine)."""
+
+    job_id: str
+    stems: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class EngineJob:
     """One request's share of an engine's work: the stems routed to it."""
 
     spec: MusicSpec
     stems: tuple[str, ...]
+    stream: StreamTarget | None = None
+    # The reference's audio (mono float32 at SAMPLE_RATE), for engines that hear it
+    # (``Engine.hears_reference``): loaded by the engine's replica from storage.
+    reference_audio: np.ndarray | None = None
 
 
 # ``progress(stem, fraction)``: how much of a stem is done, 0..1. Engines call it from their worker
@@ -73,6 +86,16 @@ Progress = Callable[[str, float], None]
 
 def no_progress(stem: str, fraction: float) -> None:
     """For callers that do not watch progress."""
+
+
+# ``audio(stem, chunk)``: the next stretch of a stem's final audio (float32 ``(frames, 2)``), in
+# order, as soon as it is final: what a listener hears equals what is stored. Called from the
+# worker thread; it may raise ``JobCancelled`` (the engine stops there).
+AudioSink = Callable[[str, np.ndarray], None]
+
+
+def no_audio(stem: str, chunk: np.ndarray) -> None:
+    """For callers that do not stream."""
 
 
 @dataclass(frozen=True)
@@ -119,14 +142,30 @@ class Engine(ABC, Generic[ConfigT]):
     config_type: ClassVar[type[Any]]
     limits: ClassVar[EngineLimits] = EngineLimits()
     batches: ClassVar[bool] = False
+    # Hands stems to the audio sink itself, as they become final (``generate_streaming``).
+    streams: ClassVar[bool] = False
     # The stem types it can make (a request routing another one to it is refused with a 422).
     stem_types: ClassVar[tuple[str, ...]] = STEM_TYPES
+    # What it can do with a request's reference (README "Reference audio and MIDI"): the modes
+    # (accompany, style, continue) and kinds (audio, midi) it uses; anything else is refused at
+    # submission, never ignored. ``hears_reference``: its replica hands it the reference audio.
+    reference_modes: ClassVar[frozenset[str]] = frozenset()
+    reference_kinds: ClassVar[frozenset[str]] = frozenset()
+    hears_reference: ClassVar[bool] = False
 
     @abstractmethod
     def generate(
         self, spec: MusicSpec, stems: Sequence[str], progress: Progress = no_progress
     ) -> EngineResult:
         """Render ``stems`` for ``spec``. Blocking: replicas call it from a worker thread."""
+
+    def generate_streaming(
+        self, spec: MusicSpec, stems: Sequence[str], progress: Progress, audio: AudioSink
+    ) -> EngineResult:
+        """``generate``, handing each stem's audio to ``audio`` as it becomes final. Engines that
+        finish stems one at a time override it (``streams = True``); the rest stream each stem
+        whole once the job is done (``run_batch``)."""
+        return self.generate(spec, stems, progress)
 
     def generate_batch(self, jobs: Sequence[EngineJob], progress: Sequence[Progress]) -> list[EngineResult]:
         """All ``jobs`` at once (one result each, in order); ``progress[i]`` is job ``i``'s."""
@@ -184,33 +223,82 @@ class Engine(ABC, Generic[ConfigT]):
                     f"engine; got {spec.duration_seconds:g}",
                 )
             )
+        reference = spec.reference
+        if reference is not None and (
+            reference.mode not in cls.reference_modes or reference.kind not in cls.reference_kinds
+        ):
+            field = "parameters.reference_audio" if reference.kind == "audio" else "parameters.midi"
+            can = (
+                f"it uses {' and '.join(sorted(cls.reference_kinds))} references in mode(s) "
+                f"{', '.join(sorted(cls.reference_modes))}"
+                if cls.reference_modes
+                else "it cannot use a reference"
+            )
+            refusals.append(
+                Refusal(
+                    field,
+                    f"the {cls.name} engine renders {', '.join(stems)} here and cannot follow a "
+                    f"{reference.kind} reference in mode {reference.mode!r} ({can}); route these stems to "
+                    "an engine that can with parameters.engines (procedural: accompany and style; "
+                    "musicgen: accompany, style and continue)",
+                )
+            )
         return refusals
 
 
 def run_batch(
-    engine: Engine[Any], jobs: Sequence[EngineJob], progress: Sequence[Progress] | None = None
+    engine: Engine[Any],
+    jobs: Sequence[EngineJob],
+    progress: Sequence[Progress] | None = None,
+    audio: Sequence[AudioSink] | None = None,
 ) -> list[EngineResult | Exception]:
     """Run jobs merged by the replica's ``@serve.batch``: one result per job, or the exception that
     job raised, so one failing request never fails the requests merged with it.
 
     Engines that batch render all jobs in one pass; when a merged batch fails, each job is run
-    again alone. Other engines run one job at a time."""
+    again alone. Other engines run one job at a time. ``audio[i]`` receives job ``i``'s stems:
+    as they become final from engines that stream, else each whole once its job is done."""
     progress = list(progress) if progress is not None else [no_progress] * len(jobs)
+    sinks = list(audio) if audio is not None else [no_audio] * len(jobs)
     if engine.batches:
         try:
-            return list(engine.generate_batch(jobs, progress))
+            results: list[EngineResult | Exception] = list(engine.generate_batch(jobs, progress))
         except Exception as exc:
             if len(jobs) == 1:
-                return [exc]
-            logger.warning("a batch of %d merged jobs failed (%r); running each alone", len(jobs), exc)
-            return [
-                _run_alone(lambda job, report: engine.generate_batch([job], [report])[0], job, report)
-                for job, report in zip(jobs, progress, strict=True)
-            ]
-    return [
-        _run_alone(lambda job, report: engine.generate(job.spec, job.stems, report), job, report)
-        for job, report in zip(jobs, progress, strict=True)
-    ]
+                results = [exc]
+            else:
+                logger.warning("a batch of %d merged jobs failed (%r); running each alone", len(jobs), exc)
+                results = [
+                    _run_alone(lambda job, report: engine.generate_batch([job], [report])[0], job, report)
+                    for job, report in zip(jobs, progress, strict=True)
+                ]
+        return [_streamed_whole(result, sink) for result, sink in zip(results, sinks, strict=True)]
+    outcomes: list[EngineResult | Exception] = []
+    for job, report, sink in zip(jobs, progress, sinks, strict=True):
+        if engine.streams:
+            outcomes.append(_run_alone(_streaming(engine, sink), job, report))
+        else:
+            alone = _run_alone(lambda j, r: engine.generate(j.spec, j.stems, r), job, report)
+            outcomes.append(_streamed_whole(alone, sink))
+    return outcomes
+
+
+def _streaming(engine: Engine[Any], sink: AudioSink) -> Callable[[EngineJob, Progress], EngineResult]:
+    def run(job: EngineJob, report: Progress) -> EngineResult:
+        return engine.generate_streaming(job.spec, job.stems, report, sink)
+
+    return run
+
+
+def _streamed_whole(result: EngineResult | Exception, sink: AudioSink) -> EngineResult | Exception:
+    """An engine that does not stream: its stems reach listeners whole, once the job is done."""
+    if isinstance(result, EngineResult):
+        try:
+            for stem in result.stems:
+                sink(stem.stem_type, stem.audio)
+        except Exception as exc:  # cancelled meanwhile
+            return exc
+    return result
 
 
 def _run_alone(

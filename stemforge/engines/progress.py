@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from stemforge.engines.base import EngineProgress
+from stemforge.errors import JobCancelled
 
 # Below this much done, a rate says little (model loading, the first steps): no estimate yet.
 MIN_FRACTION_FOR_ETA = 0.02
@@ -18,9 +19,24 @@ class ProgressTracker:
         self._fractions = dict.fromkeys(stems, 0.0)
         self._started: float | None = None  # when the engine first reported: queueing excluded
         self._version = 0
+        self._cancelled = threading.Event()
+
+    def cancel(self) -> None:
+        """The job was cancelled: the engine's next report raises ``JobCancelled``."""
+        self._cancelled.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def check(self) -> None:
+        if self._cancelled.is_set():
+            raise JobCancelled("cancelled by the client")
 
     def __call__(self, stem: str, fraction: float) -> None:
-        """The engine's ``progress`` callback: fractions only ever rise, and stay within 0..1."""
+        """The engine's ``progress`` callback: fractions only ever rise, and stay within 0..1.
+        Raises ``JobCancelled`` once the job is cancelled, so engines stop at their next report."""
+        self.check()
         with self._lock:
             if self._started is None:
                 self._started = self._clock()

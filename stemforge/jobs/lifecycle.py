@@ -29,11 +29,19 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from stemforge.api.schemas import CallbackPayload
-from stemforge.engines.base import EngineDone, EngineEvent, EngineJob, EngineProgress
-from stemforge.errors import EngineLost, JobConflict, JobNotFound, Overloaded, ResultsLost, StemforgeError
+from stemforge.engines.base import EngineDone, EngineEvent, EngineJob, EngineProgress, StreamTarget
+from stemforge.errors import (
+    EngineLost,
+    JobCancelled,
+    JobConflict,
+    JobNotFound,
+    Overloaded,
+    ResultsLost,
+    StemforgeError,
+)
 from stemforge.jobs.callbacks import AttemptOutcome, CallbackDelivery
 from stemforge.jobs.outcomes import KNOWN_OUTCOMES, KnownOutcome, KnownOutcomes
 from stemforge.jobs.records import CallbackState, JobProgress, JobRecord, OpenJobMarker, Stage
@@ -44,6 +52,7 @@ from stemforge.observability.events import JobObserver, NullObserver
 logger = logging.getLogger(__name__)
 
 MAX_REASON_CHARS = 500
+CANCELLED_REASON = "cancelled by the client (DELETE /generate/{id}); no stems were stored"
 # Progress is written to the record at most this often (a storage write each time); stage
 # changes and finished stems are written at once.
 PROGRESS_SAVE_SECONDS = 1.0
@@ -139,11 +148,19 @@ def describe_failure(exc: BaseException) -> str:
     return f"{type(cause).__name__}: {first}"[:MAX_REASON_CHARS]
 
 
-def failed_payload(ticket: JobTicket, reason: str, now: float) -> CallbackPayload:
+def was_cancelled(exc: BaseException) -> bool:
+    """Whether a job's failure is its cancellation (raised in an engine replica, so it may come
+    wrapped in Ray's error)."""
+    return isinstance(exc, JobCancelled) or isinstance(getattr(exc, "cause", None), JobCancelled)
+
+
+def failed_payload(
+    ticket: JobTicket, reason: str, now: float, status: Literal["failed", "cancelled"] = "failed"
+) -> CallbackPayload:
     return CallbackPayload(
         generation_request_id=ticket.generation_request_id,
         audio_file_id=ticket.audio_file_id,
-        status="failed",
+        status=status,
         processing_time_seconds=round(max(0.0, now - ticket.accepted_at), 3),
         generated_stems=[],
         parameters=dict(ticket.parameters),
@@ -294,9 +311,13 @@ class JobLifecycle:
             try:
                 payload = await self._generate_and_store(job)
             except Exception as exc:
-                reason = f"generation failed: {describe_failure(exc)}"
-                logger.error("job %s: %s", job_id, reason)
-                payload = failed_payload(job.ticket, reason, self._clock())
+                if was_cancelled(exc):
+                    logger.info("job %s: cancelled by the client", job_id)
+                    payload = failed_payload(job.ticket, CANCELLED_REASON, self._clock(), status="cancelled")
+                else:
+                    reason = f"generation failed: {describe_failure(exc)}"
+                    logger.error("job %s: %s", job_id, reason)
+                    payload = failed_payload(job.ticket, reason, self._clock())
             finally:
                 self._busy.discard(job_id)  # from here on it only waits on its callback
             self._observer.finished(
@@ -336,7 +357,8 @@ class JobLifecycle:
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
     async def _generate(self, job: Job, engine: str, stems: tuple[str, ...]) -> Any:
-        engine_job = EngineJob(job.ticket.spec, stems)
+        stream = StreamTarget(job.ticket.generation_request_id, job.ticket.stems)
+        engine_job = EngineJob(job.ticket.spec, stems, stream=stream)
         for attempt in range(1, self._policy.engine_max_attempts + 1):
             self._set_stems(job, stems, "generating", reset=True)
             started = self._clock()

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, TypeAdapter
 from stemforge.api.schemas import CallbackPayload
 from stemforge.jobs.ticket import JobTicket
 
-JobStatus = Literal["processing", "completed", "failed"]
+JobStatus = Literal["processing", "completed", "failed", "cancelled"]
 
 
 class Stage(StrEnum):

@@ -11,6 +11,7 @@ from stemforge.storage.base import Storage
 
 # Ids start with a letter or digit, so this prefix never collides with an audio_file_id folder.
 JOBS_PREFIX = "_jobs"
+REFERENCES_PREFIX = f"{JOBS_PREFIX}/references"
 _JSON = "application/json"
 
 
@@ -83,6 +84,12 @@ class JobStore:
         """The job needs no more attention: its marker and claims go."""
         self._storage.delete(self.marker_path(generation_request_id))
         for path in self._storage.list(f"{JOBS_PREFIX}/claims/{generation_request_id}/"):
+            self._storage.delete(path)
+        self.drop_references(generation_request_id)
+
+    def drop_references(self, generation_request_id: str) -> None:
+        """The job's stored reference audio (``stemforge.reference.intake``): read only while it runs."""
+        for path in self._storage.list(f"{REFERENCES_PREFIX}/{generation_request_id}/"):
             self._storage.delete(path)
 
     def open_markers(self) -> list[OpenJobMarker]:

@@ -385,8 +385,11 @@ def build_plan(spec: MusicSpec) -> SongPlan:
     ending_bar = max(0, int(np.floor((spec.duration_seconds - tail) / bar_seconds + 1e-9)))
     if ending_bar * bar_seconds >= spec.duration_seconds - 1e-9:
         ending_bar = max(0, ending_bar - 1)
-    # One chord a bar from the cycle; the ending bar cadences home to the tonic.
-    chords = (*(cycle[bar % len(cycle)] for bar in range(ending_bar)), _tonic_chord(cycle, key))
+    # One chord a bar from the cycle; the ending bar cadences home to the tonic, unless the song
+    # accompanies the user's music: then every bar, the last included, is the music's chord.
+    follows = spec.reference is not None and spec.reference.mode == "accompany"
+    ending = cycle[ending_bar % len(cycle)] if follows else _tonic_chord(cycle, key)
+    chords = (*(cycle[bar % len(cycle)] for bar in range(ending_bar)), ending)
     arrangement = _arrangement(style, feel, rng_for(spec.seed, "arrangement"))
     other = feel.instruments.get("other", style.other_instrument)
     sections = _entries(

@@ -39,6 +39,8 @@ class RequestContext:
     beats_per_bar: int = 4
     chord_progression: tuple[str, ...] | None = None
     key: str | None = None
+    # Where bar 1 falls (stems that accompany a reference start on its first downbeat).
+    bar_one_seconds: float = 0.0
 
     @classmethod
     def from_parameters(cls, parameters: Mapping[str, Any], bpm: float, sample_rate: int) -> "RequestContext":
@@ -49,6 +51,9 @@ class RequestContext:
             beats_per_bar=_beats_per_bar(parameters.get("time_signature")),
             chord_progression=tuple(str(c) for c in chords) if chords else None,
             key=str(parameters["key"]) if parameters.get("key") else None,
+            bar_one_seconds=float(
+                (parameters.get("reference_analysis") or {}).get("stems_start_seconds") or 0.0
+            ),
         )
 
     @property
@@ -125,7 +130,8 @@ def _musical_metrics(quality: StemQuality, audio: np.ndarray, context: RequestCo
     }
     if quality.stem_type not in PITCHED_STEMS:
         return metrics
-    chroma = stem_bar_chroma(mono, ANALYSIS_RATE, context.bar_seconds)
+    bars = mono[round(context.bar_one_seconds * ANALYSIS_RATE) :]
+    chroma = stem_bar_chroma(bars, ANALYSIS_RATE, context.bar_seconds)
     quality.bar_chroma = chroma
     key = estimate_key(chroma)
     metrics["key"] = key.key.name if key else None

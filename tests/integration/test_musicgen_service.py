@@ -4,6 +4,7 @@ loaded like a real checkpoint, routed to by MOCK_GENERATION=false."""
 import concurrent.futures
 import io
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -92,3 +93,53 @@ def test_concurrent_requests_are_merged_into_one_batch(
         for s in callback_receiver.wait_for(gen_id, timeout=180)["generated_stems"]
     ]
     assert {s["batch_size"] for s in stems} == {3}  # 2 + 1 stems decoded together
+
+
+def test_a_cancelled_job_stops_early_calls_back_cancelled_and_stores_nothing(
+    musicgen_service: Service, callback_receiver: CallbackReceiver
+) -> None:
+    import time
+
+    gen_id = "mg-cancel"
+    body = _body(gen_id, callback_receiver.url, ["bass", "guitar"])
+    body["parameters"]["duration_seconds"] = 120.0  # minutes of decoding on this box, uncancelled
+    started = time.monotonic()
+    assert musicgen_service.generate(body).status_code == 202
+    status_url = f"{musicgen_service.base_url}/generate/{gen_id}"
+    deadline = time.monotonic() + 120
+    while musicgen_service.client.get(status_url).json()["progress"]["fraction"] <= 0.0:
+        assert time.monotonic() < deadline, "the job never started generating"
+        time.sleep(0.2)
+
+    cancel = musicgen_service.client.delete(status_url)
+    callback = callback_receiver.wait_for(gen_id, timeout=60)
+
+    assert cancel.status_code == 202 and cancel.json()["status"] == "cancelling"
+    assert callback["status"] == "cancelled"
+    assert "cancelled" in callback["error"]
+    assert callback["generated_stems"] == []
+    assert time.monotonic() - started < 60  # far from the minutes a 120 s stem takes here
+    record = musicgen_service.client.get(status_url).json()
+    assert record["status"] == "cancelled" and record["stage"] == "failed"
+    settings = musicgen_service.settings
+    job_folder = Path(settings.local_storage_dir) / settings.blob_container_name / "aud-mg" / gen_id
+    assert not job_folder.exists() or not any(job_folder.iterdir())
+    # Cancelling it again: too late.
+    assert musicgen_service.client.delete(status_url).status_code == 409
+
+
+def test_a_musicgen_stem_streams_whole_once_made_and_equals_the_stored_wav(
+    musicgen_service: Service, callback_receiver: CallbackReceiver
+) -> None:
+    gen_id = "mg-stream"
+    assert musicgen_service.generate(_body(gen_id, callback_receiver.url, ["bass"])).status_code == 202
+
+    streamed = musicgen_service.client.get(
+        f"{musicgen_service.base_url}/generate/{gen_id}/stream?stem=bass&format=pcm", timeout=180
+    )
+    callback = callback_receiver.wait_for(gen_id, timeout=60)
+
+    audio, _ = sf.read(
+        io.BytesIO(httpx.get(callback["generated_stems"][0]["blob_url"]).content), dtype="int16"
+    )
+    assert streamed.content == audio.astype("<i2").tobytes()

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from stemforge.api.schemas import CallbackPayload, GeneratedStem
-from stemforge.engines.base import EngineDone, EngineEvent, EngineJob, EngineProgress
-from stemforge.errors import EngineLost, JobConflict, Overloaded, ResultsLost, StorageError
+from stemforge.engines.base import EngineDone, EngineEvent, EngineJob, EngineProgress, StreamTarget
+from stemforge.errors import EngineLost, JobCancelled, JobConflict, Overloaded, ResultsLost, StorageError
 from stemforge.jobs.callbacks import AttemptOutcome, CallbackDelivery
 from stemforge.jobs.lifecycle import (
     TRANSITIONS,
@@ -65,6 +65,8 @@ class FakeEngines:
             raise EngineLost(f"{engine} replica lost")
         if run == "boom":
             raise ValueError(f"{engine} cannot render this")
+        if run == "cancelled":
+            raise JobCancelled("cancelled by the client")
         yield EngineDone(result=(engine, job.stems))
 
 
@@ -430,6 +432,37 @@ def test_an_engine_failure_calls_back_failed_with_the_cause(store: RecordingStor
     assert store.stages == ["accepted", "generating", "calling back", "failed"]
     assert b'"status":"failed"' in uploader.attempts[0]
     assert uploader.stored == []
+
+
+def test_a_cancelled_job_calls_back_cancelled_is_not_retried_and_stores_nothing(
+    store: RecordingStore,
+) -> None:
+    uploader = FakeUploader()
+    engines = FakeEngines(procedural=["cancelled"])
+    lifecycle = _lifecycle(store, engines, uploader, Clock())
+    asyncio.run(_accept_and_run(lifecycle, _ticket()))
+
+    record = store.get("gen-1")
+    assert record is not None and record.status == "cancelled" and record.stage == Stage.FAILED
+    assert record.error is not None and record.error.startswith("cancelled by the client")
+    assert engines.calls == [("procedural", ("drums", "bass"))]  # a cancel is not a lost replica
+    assert b'"status":"cancelled"' in uploader.attempts[0]
+    assert uploader.stored == []
+
+
+def test_engines_are_told_where_to_stream_every_stem_of_the_job(store: RecordingStore) -> None:
+    seen: list[EngineJob] = []
+    engines = FakeEngines()
+    original = engines.stream
+
+    def stream(engine: str, job: EngineJob) -> AsyncIterator[EngineEvent]:
+        seen.append(job)
+        return original(engine, job)
+
+    engines.stream = stream  # type: ignore[method-assign]
+    asyncio.run(_accept_and_run(_lifecycle(store, engines, FakeUploader(), Clock()), _ticket()))
+
+    assert [job.stream for job in seen] == [StreamTarget("gen-1", ("drums", "bass"))]
 
 
 def test_a_lost_replica_is_retried_then_the_job_completes(store: RecordingStore) -> None:

@@ -68,3 +68,17 @@ def to_stem_audio(audio: np.ndarray, sample_rate: int, num_frames: int) -> np.nd
 
 def finish(audio: np.ndarray, target_lufs: float, peak_ceiling_dbfs: float) -> np.ndarray:
     return normalize_loudness(audio, SAMPLE_RATE, target_lufs, peak_ceiling_dbfs)
+
+
+def encode_audio(audio_encoder: Any, mono: np.ndarray, audio_channels: int) -> torch.Tensor:
+    """Mono audio at the codec rate to tokens ``(codebooks, frames)``: the audio prompt a
+    continuation carries on. Stereo checkpoints interleave left and right codebooks; a mono
+    reference gives both sides the same tokens."""
+    values = torch.from_numpy(np.ascontiguousarray(mono, dtype=np.float32))[None, None]
+    parameter = next(audio_encoder.parameters())
+    with torch.inference_mode():
+        encoded = audio_encoder.encode(values.to(device=parameter.device, dtype=parameter.dtype))
+    codes: torch.Tensor = encoded.audio_codes[0, 0]  # (codebooks, frames) of the one chunk
+    if audio_channels == 2:
+        codes = torch.stack([codes, codes], dim=1).reshape(-1, codes.shape[-1])
+    return codes

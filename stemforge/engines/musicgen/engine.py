@@ -31,11 +31,11 @@ from stemforge.engines.musicgen.windows import (
     Window,
     codebook_delays,
     frames_for_seconds,
-    plan_windows,
+    plan_windows_after,
 )
 from stemforge.engines.prompting import RequestText, build_prompt, resolve_request
 from stemforge.engines.seeds import stem_seed
-from stemforge.errors import ConfigurationError
+from stemforge.errors import ConfigurationError, GenerationFailed
 from stemforge.music.spec import SAMPLE_RATE, STEM_TYPES, MusicSpec
 from stemforge.settings import Settings
 
@@ -78,6 +78,7 @@ class _Row:
     seed: int
     temperature: float
     frames: int  # audio frames to generate (stem duration, plus margin when stretching)
+    prefix: int = 0  # frames of audio prompt before them (continue: the reference's tail)
 
 
 # Decoding is most of a stem's time; the codec, tempo and loudness take the rest.
@@ -104,12 +105,64 @@ def _seconds_to_generate(spec: MusicSpec, config: MusicGenConfig) -> float:
     return spec.duration_seconds * factor + extra
 
 
+def _continues(job: EngineJob) -> bool:
+    return job.spec.reference is not None and job.spec.reference.mode == "continue"
+
+
+def _from_bar_one(job: EngineJob) -> EngineJob:
+    """An accompaniment starts on the reference's first downbeat: only that much is generated."""
+    reference = job.spec.reference
+    if reference is None or reference.offset_seconds <= 0:
+        return job
+    spec = replace(job.spec, duration_seconds=job.spec.duration_seconds - reference.offset_seconds)
+    return replace(job, spec=spec)
+
+
+def _with_lead_in(result: EngineResult, spec: MusicSpec) -> EngineResult:
+    """Each stem as long as ``spec`` asks, silent until bar 1 (see ``_from_bar_one``)."""
+    for stem in result.stems:
+        missing = spec.num_frames - stem.audio.shape[0]
+        if missing > 0:
+            silence = np.zeros((missing, stem.audio.shape[1]), dtype=np.float32)
+            stem.audio = np.concatenate([silence, stem.audio])
+    return result
+
+
+def _heard_harmony(
+    job: EngineJob, harmony: np.ndarray, rows: list[_Row], loaded: "LoadedModel"
+) -> np.ndarray:
+    """The melody condition's audio at the codec rate, on the stems' timeline: the reference
+    itself where the job has it (from bar 1 when accompanying; after the prompt's own audio when
+    continuing), the chords rendered (``harmony``) where it does not reach."""
+    import soxr
+
+    reference = job.spec.reference
+    if job.reference_audio is None or reference is None:
+        return harmony
+    hop = round(loaded.sample_rate / loaded.frame_rate)
+    heard = soxr.resample(
+        np.asarray(job.reference_audio, dtype=np.float32), SAMPLE_RATE, loaded.sample_rate, "HQ"
+    )
+    if reference.mode == "continue":
+        prefix = max((row.prefix for row in rows), default=0) * hop
+        return np.concatenate([heard[-prefix:] if prefix else heard[:0], harmony])
+    start = round(reference.offset_seconds * loaded.sample_rate)
+    segment = heard[start:]
+    return np.concatenate([segment, harmony[segment.shape[0] :]])
+
+
 class MusicGenEngine(Engine[MusicGenConfig]):
     name = ENGINE_NAME
     config_type = MusicGenConfig
     # Beyond the model's 30 s window the stem continues window by window.
     limits = EngineLimits(max_duration_seconds=300, max_stems=len(STEM_TYPES))
     batches = True
+    # A melody checkpoint follows the reference's chroma (or the MIDI's chords, rendered); any
+    # checkpoint continues a recording from its tail; without melody conditioning the tempo,
+    # key and chords go in as text. What was used is in the callback's reference_use.
+    reference_modes = frozenset({"accompany", "style", "continue"})
+    reference_kinds = frozenset({"audio", "midi"})
+    hears_reference = True
 
     def __init__(self, settings: Settings) -> None:
         _require_stack()
@@ -208,8 +261,19 @@ class MusicGenEngine(Engine[MusicGenConfig]):
         if not jobs:
             return []
         reports: list[Progress] = list(progress) if progress is not None else [no_progress] * len(jobs)
+        # A continuation's window plan starts after its own prompt: each is decoded alone.
+        plain = [i for i, job in enumerate(jobs) if not _continues(job)]
+        groups = ([plain] if plain else []) + [[i] for i, job in enumerate(jobs) if _continues(job)]
+        results: list[EngineResult] = [EngineResult(stems=[]) for _ in jobs]
         with self._lock:
-            return self._generate_locked(list(jobs), reports, self._config, self._loaded)
+            config, loaded = self._config, self._loaded
+            for group in groups:
+                rendered = self._generate_locked(
+                    [_from_bar_one(jobs[i]) for i in group], [reports[i] for i in group], config, loaded
+                )
+                for i, result in zip(group, rendered, strict=True):
+                    results[i] = _with_lead_in(result, jobs[i].spec)
+        return results
 
     # --- the work -----------------------------------------------------------------------------
 
@@ -220,6 +284,9 @@ class MusicGenEngine(Engine[MusicGenConfig]):
 
         requests = [resolve_request(job.spec) for job in jobs]
         min_frames = max(2, int(loaded.frame_rate // 2))  # the codec needs a little context
+        prompts = {
+            i: self._audio_prompt(job, config, loaded) for i, job in enumerate(jobs) if _continues(job)
+        }
         rows = [
             _Row(
                 job=index,
@@ -229,27 +296,27 @@ class MusicGenEngine(Engine[MusicGenConfig]):
                 temperature=max(0.0, job.spec.temperature),
                 frames=max(
                     min_frames, frames_for_seconds(_seconds_to_generate(job.spec, config), loaded.frame_rate)
-                ),
+                )
+                + (prompts[index].shape[-1] if index in prompts else 0),
+                prefix=prompts[index].shape[-1] if index in prompts else 0,
             )
             for index, job in enumerate(jobs)
             for stem in job.stems
         ]
+        applied = [self._applied(requests[i], config, loaded, job) for i, job in enumerate(jobs)]
         if not rows:
-            return [
-                EngineResult(stems=[], applied=self._applied(requests[i], config, loaded))
-                for i in range(len(jobs))
-            ]
+            return [EngineResult(stems=[], applied=applied[i]) for i in range(len(jobs))]
 
         started = time.monotonic()
         with torch.inference_mode():
-            codes = self._generate_codes(jobs, requests, rows, config, loaded, progress)
+            codes = self._generate_codes(jobs, requests, rows, config, loaded, progress, prompts)
             waveforms = self._decode(codes, loaded)
         generated = time.monotonic() - started
+        # A continuation was decoded with its prompt, for a seamless start; only the new audio stays.
+        hop = round(loaded.sample_rate / loaded.frame_rate)
+        waveforms = [waveform[..., row.prefix * hop :] for row, waveform in zip(rows, waveforms, strict=True)]
 
-        results = [
-            EngineResult(stems=[], applied=self._applied(requests[i], config, loaded))
-            for i in range(len(jobs))
-        ]
+        results = [EngineResult(stems=[], applied=applied[i]) for i in range(len(jobs))]
         for row, waveform in zip(rows, waveforms, strict=True):
             spec = jobs[row.job].spec
             stem = self._finish_stem(row, waveform, spec, config, loaded)
@@ -266,8 +333,23 @@ class MusicGenEngine(Engine[MusicGenConfig]):
         return results
 
     @staticmethod
-    def _applied(request: RequestText, config: MusicGenConfig, loaded: "LoadedModel") -> dict[str, Any]:
+    def _applied(
+        request: RequestText, config: MusicGenConfig, loaded: "LoadedModel", job: EngineJob | None = None
+    ) -> dict[str, Any]:
+        reference = job.spec.reference if job is not None else None
+        use: dict[str, Any] = {}
+        if reference is not None:
+            if reference.mode == "continue":
+                heard = "the reference's last seconds as the audio prompt, new audio returned"
+            elif not loaded.is_melody:
+                heard = "text: the reference's tempo, key and chords (this checkpoint has no melody input)"
+            elif reference.kind == "audio":
+                heard = "chroma of the reference as the melody condition"
+            else:
+                heard = "the MIDI's chords, rendered, as the melody condition"
+            use = {"reference_use": {"mode": reference.mode, "conditioning": heard}}
         return {
+            **use,
             "musicgen_model": loaded.name,
             "chord_progression": list(request.chord_progression),
             "key": request.key,
@@ -286,8 +368,10 @@ class MusicGenEngine(Engine[MusicGenConfig]):
         config: MusicGenConfig,
         loaded: "LoadedModel",
         progress: list[Progress],
+        prompts: Mapping[int, "torch.Tensor"] | None = None,
     ) -> list["torch.Tensor"]:
-        """Audio tokens ``(codebooks, frames)`` per row, window by window."""
+        """Audio tokens ``(codebooks, frames)`` per row, window by window, after the audio prompt
+        of its job (``prompts``, continuations: then every row has the same prompt length)."""
         import torch
 
         from stemforge.engines.musicgen.conditioning import (
@@ -312,13 +396,20 @@ class MusicGenEngine(Engine[MusicGenConfig]):
             [row.seed for row in rows], [row.temperature for row in rows], config.top_k, config.top_p, device
         )
         delays = codebook_delays(loaded.num_codebooks, loaded.audio_channels)
-        windows = plan_windows(
+        prompts = prompts or {}
+        windows = plan_windows_after(
+            rows[0].prefix,
             max(row.frames for row in rows),
             frames_for_seconds(config.window_seconds, loaded.frame_rate),
             frames_for_seconds(config.stride_seconds, loaded.frame_rate),
         )
         harmonies = self._harmonies(jobs, requests, rows, loaded) if loaded.is_melody else {}
-        codes = [torch.zeros((loaded.num_codebooks, 0), dtype=torch.long, device=device) for _ in rows]
+        codes = [
+            prompts[row.job].to(device)
+            if row.job in prompts
+            else torch.zeros((loaded.num_codebooks, 0), dtype=torch.long, device=device)
+            for row in rows
+        ]
         for window in windows:
             active = [i for i, row in enumerate(rows) if row.frames > window.start]
             new = [min(window.new, rows[i].frames - window.start) for i in active]
@@ -375,10 +466,24 @@ class MusicGenEngine(Engine[MusicGenConfig]):
                 chord_progression=requests[index].chord_progression,
                 duration_seconds=frames / loaded.frame_rate + padding,
             )
-            audio = self._harmony.generate(spec, ["piano"]).stems[0].audio
+            audio = self._harmony.generate(replace(spec, reference=None), ["piano"]).stems[0].audio
             mono = np.asarray(audio, dtype=np.float32).mean(axis=1)
-            harmonies[index] = soxr.resample(mono, SAMPLE_RATE, loaded.sample_rate, "HQ")
+            harmony = soxr.resample(mono, SAMPLE_RATE, loaded.sample_rate, "HQ")
+            harmonies[index] = _heard_harmony(job, harmony, rows, loaded)
         return harmonies
+
+    def _audio_prompt(self, job: EngineJob, config: MusicGenConfig, loaded: "LoadedModel") -> "torch.Tensor":
+        """The reference's tail as tokens: as much as leaves the first window room for a stride."""
+        import soxr
+
+        from stemforge.engines.musicgen.audio import encode_audio
+
+        if job.reference_audio is None:
+            raise GenerationFailed("continue needs the reference audio, which did not reach the engine")
+        seconds = max(1.0, config.window_seconds - config.stride_seconds)
+        tail = job.reference_audio[-round(seconds * SAMPLE_RATE) :]
+        mono = soxr.resample(np.asarray(tail, dtype=np.float32), SAMPLE_RATE, loaded.sample_rate, "HQ")
+        return encode_audio(loaded.model.audio_encoder, mono, loaded.audio_channels)
 
     @staticmethod
     def _window_chroma(

@@ -47,6 +47,26 @@ def plan_windows(total: int, window: int, stride: int) -> list[Window]:
     return windows
 
 
+def plan_windows_after(prefix: int, total: int, window: int, stride: int) -> list[Window]:
+    """Cover frames ``prefix`` .. ``total`` after ``prefix`` frames that exist already (an audio
+    prompt to continue): the first window is prompted by as much of them as leaves it room to
+    add a stride, the rest as in ``plan_windows``."""
+    if prefix <= 0:
+        return plan_windows(total, window, stride)
+    if not 0 < stride < window:
+        raise ValueError(f"stride must be positive and shorter than the window, got {stride} and {window}")
+    if total <= prefix:
+        raise ValueError(f"nothing to add: {total} frames in all after a prompt of {prefix}")
+    prompt = min(prefix, window - stride)
+    windows = [Window(start=prefix, prompt=prompt, new=min(window - prompt, total - prefix))]
+    done = windows[0].end
+    while done < total:
+        new = min(stride, total - done)
+        windows.append(Window(start=done, prompt=window - stride, new=new))
+        done += new
+    return windows
+
+
 def codebook_delays(num_codebooks: int, audio_channels: int) -> list[int]:
     """MusicGen's delay pattern: codebook ``k`` runs ``k`` steps behind the first. Stereo
     checkpoints interleave left/right codebooks, which share a delay."""

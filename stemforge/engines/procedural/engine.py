@@ -16,6 +16,7 @@ the engine contract and reads the deployment's ``user_config``:
 import json
 import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -27,21 +28,36 @@ from stemforge.dsp.singing import sing_line, singing_available
 from stemforge.dsp.soundfont import SoundFontSynth, SoundFontUnavailable, find_soundfont, shared_synth
 from stemforge.engines.base import (
     Attachment,
+    AudioSink,
     Engine,
     EngineLimits,
     EngineResult,
     EngineStatus,
     Progress,
     RenderedStem,
+    no_audio,
     no_progress,
 )
 from stemforge.engines.procedural.config import NO_SOUNDFONT, SOUNDFONT_AUTO, ProceduralConfig, parse_config
 from stemforge.music.balance import mix_offset_db
 from stemforge.music.midi import part_to_midi
-from stemforge.music.parts import compose_part
+from stemforge.music.notes import Note, Part
+from stemforge.music.parts import compose_part, instrument_for
 from stemforge.music.plan import SongPlan, build_plan
 from stemforge.music.spec import SAMPLE_RATE, STEM_TYPES, MusicSpec
 from stemforge.settings import Settings
+
+
+def part_from_midi(plan: SongPlan, stem: str, notes: Sequence[Note], offset_seconds: float) -> Part:
+    """A MIDI track's notes as the stem's part, on the plan's timeline (which starts at bar 1,
+    ``offset_seconds`` into the MIDI), on the stem's instrument."""
+    part = Part(stem=stem, instrument=instrument_for(plan, stem))
+    for note in notes:
+        start = note.start - offset_seconds
+        if start >= 0:
+            part.notes.append(Note(start, note.duration, note.pitch, note.velocity))
+    part.tidy(plan.end_seconds)
+    return part
 
 
 def _headroom(stem: str) -> float:
@@ -54,6 +70,11 @@ class ProceduralEngine(Engine[ProceduralConfig]):
     name = "procedural"
     config_type = ProceduralConfig
     limits = EngineLimits(max_duration_seconds=600, max_stems=len(STEM_TYPES))
+    # It plays along with the reference's tempo, chords and downbeat (audio), or with the MIDI's
+    # own parts; continuing a recording needs a model that hears it.
+    reference_modes = frozenset({"accompany", "style"})
+    reference_kinds = frozenset({"audio", "midi"})
+    streams = True
 
     def __init__(self, settings: Settings) -> None:
         self._lock = threading.Lock()
@@ -109,13 +130,30 @@ class ProceduralEngine(Engine[ProceduralConfig]):
     def generate(
         self, spec: MusicSpec, stems: Sequence[str], progress: Progress = no_progress
     ) -> EngineResult:
+        return self.generate_streaming(spec, stems, progress, no_audio)
+
+    def generate_streaming(
+        self, spec: MusicSpec, stems: Sequence[str], progress: Progress, audio: AudioSink
+    ) -> EngineResult:
+        """Stems one after another, each streamed (``audio``) as soon as it is mastered: its
+        loudness is measured on the whole stem, so a stem is final only once rendered whole."""
         with self._lock:
             config, synth = self._config, self._synth
-        plan = build_plan(spec)
+        # Accompanying a reference: the song starts on its first downbeat; before it, silence.
+        offset = spec.reference.offset_seconds if spec.reference is not None else 0.0
+        plan = build_plan(replace(spec, duration_seconds=spec.duration_seconds - offset) if offset else spec)
+        lead_in = spec.num_frames - plan.num_frames
         rendered = []
         for stem in stems:
             progress(stem, 0.0)
-            rendered.append(self._render_stem(plan, str(stem), config, synth, lyrics=spec.lyrics))
+            written = spec.reference.midi_notes(str(stem)) if spec.reference is not None else None
+            part = part_from_midi(plan, str(stem), written, offset) if written is not None else None
+            rendered.append(
+                self._render_stem(
+                    plan, str(stem), config, synth, lyrics=spec.lyrics, part=part, lead_in=lead_in, spec=spec
+                )
+            )
+            audio(str(stem), rendered[-1].audio)
             progress(stem, 1.0)
         attachments = []
         if config.midi:
@@ -124,7 +162,14 @@ class ProceduralEngine(Engine[ProceduralConfig]):
                     "song_plan", "json", json.dumps(plan.to_dict(), indent=1).encode(), "application/json"
                 )
             )
-        return EngineResult(stems=rendered, applied=self._applied(plan, synth), attachments=attachments)
+        applied = self._applied(plan, synth)
+        if spec.reference is not None:
+            applied["reference_use"] = {
+                "mode": spec.reference.mode,
+                "bar_1_seconds": offset,
+                "stems_from_midi": sorted(name for name, _ in spec.reference.midi_parts if name in stems),
+            }
+        return EngineResult(stems=rendered, applied=applied, attachments=attachments)
 
     def _render_stem(
         self,
@@ -133,10 +178,17 @@ class ProceduralEngine(Engine[ProceduralConfig]):
         config: ProceduralConfig,
         synth: SoundFontSynth | None,
         lyrics: str | None = None,
+        part: Part | None = None,
+        lead_in: int = 0,
+        spec: MusicSpec | None = None,
     ) -> RenderedStem:
+        """``part``: notes given (a MIDI track), played as written instead of composed.
+        ``lead_in``: frames of silence before bar 1 (the reference's first downbeat), so the
+        stem is as long as ``spec`` asks; its MIDI moves by as much, lined up with the audio."""
         if stem not in STEM_TYPES:
             raise ValueError(f"the procedural engine has no part for stem {stem!r}")
-        part = compose_part(plan, stem)
+        source = "midi" if part is not None else "composed"
+        part = part if part is not None else compose_part(plan, stem)
         # The vocals are sung (espeak-ng + WORLD) when the voice is installed; the sung notes
         # (moved by octaves, split for syllables) are what the MIDI file gets.
         sings = stem == "vocals" and not singing_available()
@@ -161,10 +213,19 @@ class ProceduralEngine(Engine[ProceduralConfig]):
         if config.stem_levels == "mix":
             audio *= np.float32(10 ** (offset / 20))
         mix_gain_db = 0.0 if config.stem_levels == "mix" else offset
+        midi_part, midi_plan = part, plan
+        if lead_in > 0 and spec is not None:
+            audio = np.concatenate([np.zeros((lead_in, audio.shape[1]), dtype=np.float32), audio])
+            shift = lead_in / SAMPLE_RATE
+            midi_part = replace(part, notes=[replace(n, start=n.start + shift) for n in part.notes])
+            midi_plan = replace(plan, num_frames=spec.num_frames, duration_seconds=spec.duration_seconds)
         attachments = (
-            [Attachment("midi", "mid", part_to_midi(part, plan), "audio/midi")] if config.midi else []
+            [Attachment("midi", "mid", part_to_midi(midi_part, midi_plan), "audio/midi")]
+            if config.midi
+            else []
         )
         info = {
+            "part": source,
             "instrument": part.instrument.name,
             "renderer": renderer_used(part, synth),
             "notes": len(part.notes),

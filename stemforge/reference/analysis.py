@@ -1,0 +1,656 @@
+"""What a user's reference track is: its tempo and beat grid, where its bars start, its key and
+the chord of each bar. Pure numpy/librosa over an array (no I/O, no Ray), deterministic.
+
+The approach (all on the mono mix at 22.05 kHz, as the quality metrics hear stems):
+
+* Tempo candidates. librosa's tempo estimate on the onset-strength envelope (log-mel spectral
+  flux, the quality metrics' ``onset_envelope``) often lands an octave off (hats in eighths) or
+  on a dotted relative, and the onsets alone cannot tell (they repeat at every level), so its
+  metrical relatives (x1/2, 2/3, 1, 3/2, 2) are all candidates. Each is refined by a comb over
+  the envelope's autocorrelation at every multiple of the period: over the whole track the
+  period is measured to well under 0.1 % (constant tempo is assumed).
+* Metre. Harmony changes at bar lines. A chroma novelty curve (how far the treble chroma of the
+  half second after each instant is from that of the half second before it, on the harmonic
+  part of the spectrum: drum hits are not chord changes) is read at the bar lines each
+  hypothesis predicts: every candidate tempo, its grid's phase (where the most onset strength
+  falls, or half a beat from it: off-beat hats and bass can outweigh the kick) and each beat of
+  the bar as the downbeat (the metre is the caller's). The novelty on the lines above the
+  track's mean, less what the points half-way between them carry (those are the true lines at
+  half the true tempo), over the bar's fourth root (lines where nothing changes, as at twice the
+  true tempo, dilute the mean), times a log-normal tempo prior around 110 BPM for what the
+  harmony leaves open: the best hypothesis wins. Without harmony to go by (drums alone)
+  librosa's tempo stands and the downbeat is the beat with the most low-frequency onsets.
+* Beats. The winning phase is refined on a flux of short windows, which follows the attack
+  within a few ms; the beats are that grid over the whole track. The first downbeat is the
+  earliest one at or after the first sound, so a pickup is skipped.
+* Chords. The harmonic constant-Q spectrum (a third of a semitone a bin) is averaged over each
+  bar (its first eighth left out: the previous chord rings into it) and explained as a
+  non-negative sum of notes with decaying partials (NNLS chroma, after Mauch & Dixon 2010), so a
+  bass note's upper partials (its fifth is a major third) go back to it rather than turning a
+  minor chord major. The notes from C3 up give the treble chroma, matched (cosine) against the
+  24 major and minor triads; the notes below vote for the root, the more so the less treble the
+  bar has. Once the key is known the bars are read again with a small bonus for the key's own
+  triads (a bar whose third is barely heard is the key's triad). The confidence is the chord's
+  share of a softmax over the 24.
+* Key. Krumhansl-Kessler profiles over the bars' chroma give the scale; between that key and its
+  relative (the same notes: chroma alone cannot tell them apart) the chords decide: the one
+  whose tonic chord the first bar is on, then the last, then the one the bars dwell on.
+
+Limits, as measured on synthetic and procedurally rendered songs: the metre relies on chords
+changing at bar lines (a song whose harmony changes every two bars reads at half its tempo;
+reggae's off-beat skank reads at twice it); the chords are triads (a seventh chord is read as
+whichever triad inside it fits best, Dm7 as F or Dm); constant tempo is assumed.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from stemforge.music.theory import Key
+from stemforge.quality.harmony import estimate_key
+from stemforge.quality.rhythm import (
+    ANALYSIS_RATE,
+    HOP,
+    ONSET_LAG_SECONDS,
+    autocorrelation,
+    first_sound_seconds,
+    periodicity,
+    to_analysis_mono,
+)
+
+# Quieter than this (peak, full scale = 1) is silence: nothing to analyse.
+_SILENCE_PEAK = 1e-4
+_MIN_BPM, _MAX_BPM = 40.0, 240.0
+# Below this autocorrelation at the beat period the onsets keep no steady tempo: noise and held
+# chords (their partials beat slowly) reach ~0.2, songs 0.45-0.8.
+_MIN_TEMPO_CONFIDENCE = 0.3
+# Nor is there a beat where the onsets on it are this faint (mean flux on the grid, dB a mel
+# band): a held chord's beating partials reach ~0.2, noise ~0.6, songs 1.4-8.
+_MIN_BEAT_FLUX = 0.8
+# Relatives of librosa's estimate that may be the beat: octaves (hats in eighths, a half-time
+# feel) and dotted relatives (a shuffle's accents).
+_TEMPO_RELATIONS = (0.5, 2.0 / 3.0, 1.0, 1.5, 2.0)
+# A relative the onsets repeat at less than this share of the best one's periodicity is no beat.
+_PERIODIC_SHARE = 0.6
+_REFINE_SPAN = 0.03  # each candidate's period is refined within +-3 %
+_REFINE_STEPS = 601
+_PHASE_STEPS = 256
+_MEL_BANDS = 128
+_LOW_HZ = 160.0  # kick and bass fundamentals: the downbeat's accent without harmony
+# The beat's phase is refined within +-25 ms on a flux of short windows (23 ms, 2.9 ms hops),
+# which peaks 2-5 ms after an attack (clicks, kicks, noise bursts, plucks).
+_FINE_FFT, _FINE_HOP, _FINE_MEL_BANDS = 512, 64, 40
+_FINE_LAG_SECONDS = 0.0035
+_PHASE_SEARCH, _PHASE_SEARCH_STEPS = 0.025, 50
+# Chroma novelty compares this much treble chroma before an instant with as much after it (not
+# the bass: a bass line moves within the bar, the chord changes at its line).
+_NOVELTY_SECONDS = 0.5
+# Bar lines scoring less than this (_bar_line_evidence) are no evidence of a metre: drums alone
+# score ~0.05, music with chords 0.13-0.35.
+_MIN_BAR_EVIDENCE = 0.08
+_PRIOR_BPM = 110.0
+# Pitch: a constant-Q transform from C2 up six octaves, three bins a semitone, and the notes
+# E1-B6 (each with decaying partials) that explain it.
+_CQT_HOP = 512
+_CQT_FMIN_MIDI = 36
+_CQT_OCTAVES = 6
+_BINS_PER_OCTAVE = 36
+_LOWEST_NOTE, _HIGHEST_NOTE = 28, 95
+_PARTIALS = 8
+_PARTIAL_DECAY = 0.5
+_BASS_BELOW_MIDI = 48  # notes below C3 are the bass
+_BAR_SKIP = 0.125  # a bar's chroma leaves out its first eighth (the previous chord's ring)
+_IN_KEY_BONUS = 0.05  # added to the fit of a triad in the key (rival triads' fits differ ~0.15)
+_SOFTMAX_TEMPERATURE = 0.05
+_REST_SHARE = 0.05  # a bar this much quieter (chroma energy) than the loudest is a rest
+_KEY_SPAN_SECONDS = 1.0  # without a beat grid the key is heard over spans of this length
+# Chroma whose best key profile correlates less than this has no key (noise, drums: ~0.5;
+# music: 0.7-0.95).
+_MIN_KEY_CORRELATION = 0.6
+# Between a key and its relative: a first bar on the tonic counts this much, a last bar this much,
+# against the share of bars on it (0..1).
+_FIRST_BAR_WEIGHT, _LAST_BAR_WEIGHT = 1.0, 0.5
+# A downbeat this much before the first sound still counts as bar 1 (the grid's own error).
+_FIRST_SOUND_TOLERANCE = 0.06
+
+
+@dataclass(frozen=True)
+class ReferenceAnalysis:
+    duration_seconds: float
+    bpm: float | None  # None when no steady tempo was found
+    tempo_confidence: float  # 0..1: autocorrelation of the onsets at the beat period
+    beats_per_bar: int  # as asked: the metre is given by the caller
+    beats_seconds: tuple[float, ...]  # the tempo grid's beats over the whole track
+    first_downbeat_seconds: float | None  # bar 1's downbeat (after any pickup)
+    key: str | None  # "A minor", "Eb major" (``Key.name``); None for silence
+    chords: tuple[str, ...]  # one symbol per bar from the first downbeat (``parse_chord`` reads them)
+    chord_confidence: tuple[float, ...]  # per bar, 0..1 (0: a rest, which repeats the chord before)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly and rounded: times to the millisecond, the tempo to 0.01 BPM; the beats
+        are counted, not listed (the grid follows from the tempo and first downbeat)."""
+        return {
+            "duration_seconds": round(self.duration_seconds, 3),
+            "bpm": None if self.bpm is None else round(self.bpm, 2),
+            "tempo_confidence": round(self.tempo_confidence, 2),
+            "beats_per_bar": self.beats_per_bar,
+            "beats": len(self.beats_seconds),
+            "first_downbeat_seconds": (
+                None if self.first_downbeat_seconds is None else round(self.first_downbeat_seconds, 3)
+            ),
+            "key": self.key,
+            "chords": list(self.chords),
+            "chord_confidence": [round(c, 2) for c in self.chord_confidence],
+        }
+
+
+@dataclass(frozen=True)
+class _Features:
+    """What is measured on the audio once."""
+
+    flux: np.ndarray  # log-mel spectral flux (``HOP`` frames): when things start
+    low: np.ndarray  # amplitude flux below ``_LOW_HZ`` (``HOP`` frames): the kick and bass
+    spectrum: np.ndarray  # (bins, frames) constant-Q magnitude, ``_CQT_HOP`` frames
+    novelty: np.ndarray  # chroma change at each ``_CQT_HOP`` frame, 0..1
+
+
+@dataclass(frozen=True)
+class _Metre:
+    bpm: float
+    confidence: float
+    first_beat: float  # seconds: the grid's beat nearest the start, within half a beat of 0
+    downbeat: int  # which beat from first_beat on (0..beats_per_bar-1) is a downbeat
+
+    @property
+    def period(self) -> float:
+        return 60.0 / self.bpm
+
+
+def _librosa() -> Any:
+    import librosa  # a heavy import: only when a reference is analysed
+
+    return librosa
+
+
+def analyse_reference(audio: np.ndarray, sample_rate: int, beats_per_bar: int = 4) -> ReferenceAnalysis:
+    """Tempo, beat grid, first downbeat, key and chord per bar of ``audio`` (float,
+    ``(frames,)`` or ``(frames, channels)``) in the metre ``beats_per_bar`` asks for."""
+    if beats_per_bar < 1:
+        raise ValueError("beats_per_bar must be at least 1")
+    duration = len(audio) / sample_rate
+    mono = to_analysis_mono(np.asarray(audio, dtype=np.float32), sample_rate)
+    silent = ReferenceAnalysis(duration, None, 0.0, beats_per_bar, (), None, None, (), ())
+    if len(mono) < ANALYSIS_RATE // 4 or not float(np.max(np.abs(mono), initial=0.0)) > _SILENCE_PEAK:
+        return silent
+    features = _features(mono)
+    metre = _metre(mono, features, beats_per_bar)
+    if metre is None:  # no beats to hang chords on; the key is still heard
+        return replace(silent, key=_name(_spans_key(features.spectrum, duration)))
+    beats = _beats(metre, duration)
+    downbeat = _first_downbeat(beats, metre, beats_per_bar, first_sound_seconds(mono, ANALYSIS_RATE) or 0.0)
+    bars = _bars(features.spectrum, downbeat, metre.period * beats_per_bar, duration)
+    triads: list[tuple[int, bool]] = []
+    chord_confidence: list[float] = []
+    if bars is None:
+        key = _spans_key(features.spectrum, duration)
+    else:
+        key, triads, chord_confidence = _key_and_chords(bars)
+    return ReferenceAnalysis(
+        duration_seconds=duration,
+        bpm=metre.bpm,
+        tempo_confidence=metre.confidence,
+        beats_per_bar=beats_per_bar,
+        beats_seconds=tuple(float(b) for b in beats),
+        first_downbeat_seconds=downbeat,
+        key=_name(key),
+        chords=tuple(_chord_symbol(triad, key) for triad in triads),
+        chord_confidence=tuple(chord_confidence),
+    )
+
+
+# --- features ---------------------------------------------------------------------------------
+
+
+def _features(mono: np.ndarray) -> _Features:
+    librosa = _librosa()
+    mel = librosa.feature.melspectrogram(y=mono, sr=ANALYSIS_RATE, hop_length=HOP, n_mels=_MEL_BANDS)
+    # The same envelope as the quality metrics' onset_envelope (librosa's default: flux of dB
+    # mel), so their measured onset lag applies. hop_length matters even with S given: librosa
+    # shifts the envelope by half a window's worth of hops.
+    flux = librosa.onset.onset_strength(S=librosa.power_to_db(mel), sr=ANALYSIS_RATE, hop_length=HOP)
+    mel_hz = librosa.mel_frequencies(n_mels=_MEL_BANDS, fmax=ANALYSIS_RATE / 2)
+    low_bands = max(1, int(np.searchsorted(mel_hz, _LOW_HZ)))
+    low = librosa.onset.onset_strength(S=np.sqrt(mel[:low_bands]), sr=ANALYSIS_RATE, hop_length=HOP)
+    # The harmonic part only (median filtering across time and pitch, librosa's defaults): drums
+    # smear chroma and their hits read as chord changes.
+    spectrum = librosa.decompose.hpss(_constant_q(mono))[0]
+    return _Features(
+        flux=np.asarray(flux, dtype=np.float64),
+        low=np.asarray(low, dtype=np.float64),
+        spectrum=spectrum,
+        novelty=_chroma_novelty(_treble_chroma(spectrum)),
+    )
+
+
+def _constant_q(mono: np.ndarray) -> np.ndarray:
+    librosa = _librosa()
+    tuning = float(librosa.estimate_tuning(y=mono, sr=ANALYSIS_RATE, bins_per_octave=_BINS_PER_OCTAVE))
+    spectrum = librosa.cqt(
+        mono,
+        sr=ANALYSIS_RATE,
+        hop_length=_CQT_HOP,
+        fmin=float(librosa.midi_to_hz(_CQT_FMIN_MIDI)),
+        n_bins=_CQT_OCTAVES * _BINS_PER_OCTAVE,
+        bins_per_octave=_BINS_PER_OCTAVE,
+        tuning=tuning,
+    )
+    return np.abs(spectrum).astype(np.float64)
+
+
+def _treble_chroma(spectrum: np.ndarray) -> np.ndarray:
+    """``(12, frames)``: chroma of the bins from C3 up. Plain folding (no partials taken out):
+    enough to see when the harmony changes, and cheap on every frame."""
+    librosa = _librosa()
+    split = (_BASS_BELOW_MIDI - _CQT_FMIN_MIDI) * _BINS_PER_OCTAVE // 12
+    chroma = librosa.feature.chroma_cqt(
+        C=spectrum[split:],
+        fmin=float(librosa.midi_to_hz(_BASS_BELOW_MIDI)),
+        bins_per_octave=_BINS_PER_OCTAVE,
+        norm=None,
+    )
+    return np.asarray(chroma, dtype=np.float64)
+
+
+def _chroma_novelty(chroma: np.ndarray) -> np.ndarray:
+    """Per frame, 0..1: 1 - cosine between the mean chroma of the ``_NOVELTY_SECONDS`` before it
+    and after it; 0 where either window runs off the track."""
+    frames = chroma.shape[1]
+    width = max(1, round(_NOVELTY_SECONDS * ANALYSIS_RATE / _CQT_HOP))
+    sums = np.concatenate([np.zeros((chroma.shape[0], 1)), np.cumsum(chroma, axis=1)], axis=1)
+    at = np.arange(frames)
+    inside = (at >= width) & (at + width <= frames)
+    before = (sums[:, at] - sums[:, np.clip(at - width, 0, frames)]).T
+    after = (sums[:, np.clip(at + width, 0, frames)] - sums[:, at]).T
+    similarity = np.sum(_unit_rows(before) * _unit_rows(after), axis=1)
+    return np.where(inside, 1.0 - similarity, 0.0)
+
+
+def _unit_rows(rows: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(rows, axis=-1, keepdims=True)
+    out: np.ndarray = np.divide(rows, norms, out=np.zeros_like(rows), where=norms > 0)
+    return out
+
+
+def _frames_per_second() -> float:
+    return ANALYSIS_RATE / HOP
+
+
+# --- tempo, beats and downbeat ------------------------------------------------------------------
+
+
+def _metre(mono: np.ndarray, features: _Features, beats_per_bar: int) -> _Metre | None:
+    """Tempo, beat phase and downbeat; None where the onsets keep no steady tempo."""
+    candidates = _tempo_candidates(features.flux)
+    if not candidates:
+        return None
+    period_frames = {bpm: 60.0 * _frames_per_second() / bpm for bpm, _ in candidates}
+    phases = {bpm: _coarse_phase(features.flux, period_frames[bpm]) for bpm, _ in candidates}
+    duration = len(mono) / ANALYSIS_RATE
+    best: tuple[float, float, float, int] | None = None  # evidence, bpm, first beat, downbeat
+    for bpm, _ in candidates:
+        beat = 60.0 / bpm
+        for shift in (0.0, 0.5):
+            first = phases[bpm] + shift * beat
+            for position in range(beats_per_bar):
+                evidence = _tempo_prior(bpm) * _bar_line_evidence(
+                    features.novelty, first + position * beat, beat * beats_per_bar, duration
+                )
+                if best is None or evidence > best[0]:
+                    best = (evidence, bpm, first, position)
+    if best is not None and best[0] >= _MIN_BAR_EVIDENCE:
+        _, bpm, first, position = best
+    else:  # no harmony to go by: librosa's own tempo, the onsets' phase, the kick's downbeat
+        bpm = candidates[0][0]
+        first = phases[bpm]
+        position = _low_downbeat(features.low, first, 60.0 / bpm, beats_per_bar, duration)
+    confidence = dict(candidates)[bpm]
+    first = _fine_phase(mono, first, 60.0 / bpm)
+    beat = 60.0 / bpm
+    # Keep the first beat within half a beat of 0, the downbeat counted from it.
+    turns = int(np.floor((first + beat / 2) / beat))
+    return _Metre(bpm, confidence, first - turns * beat, (position + turns) % beats_per_bar)
+
+
+def _tempo_candidates(flux: np.ndarray) -> list[tuple[float, float]]:
+    """(bpm, periodicity) of librosa's tempo (first) and its relatives that the onsets repeat at
+    nearly as well, each refined; empty when nothing repeats."""
+    if len(flux) < 16 or not np.any(flux > 0):
+        return []
+    tempo = _librosa().feature.tempo(onset_envelope=flux, sr=ANALYSIS_RATE, hop_length=HOP)
+    coarse = float(np.atleast_1d(tempo)[0])
+    if not coarse > 0:
+        return []
+    frames_per_minute = 60.0 * _frames_per_second()
+    phases = np.linspace(0.0, frames_per_minute / coarse, _PHASE_STEPS, endpoint=False)
+    if _comb(flux, frames_per_minute / coarse, phases).max() < _MIN_BEAT_FLUX:
+        return []  # a held chord's partials beat, periodically but faintly: no onsets
+    correlation = autocorrelation(flux)
+    candidates = []
+    for relation in sorted(_TEMPO_RELATIONS, key=lambda r: r != 1.0):  # librosa's own first
+        if _MIN_BPM <= coarse * relation <= _MAX_BPM:
+            bpm = _refine_bpm(correlation, coarse * relation)
+            candidates.append((bpm, periodicity(correlation, frames_per_minute / bpm)))
+    if not candidates or max(score for _, score in candidates) < _MIN_TEMPO_CONFIDENCE:
+        return []
+    best = max(score for _, score in candidates)
+    return [(bpm, score) for bpm, score in candidates if score >= _PERIODIC_SHARE * best]
+
+
+def _refine_bpm(correlation: np.ndarray, bpm: float) -> float:
+    """The tempo near ``bpm`` whose period lines up the autocorrelation peaks at every multiple of
+    it: a comb over the whole track measures the period far more finely than one frame."""
+    frames_per_minute = 60.0 * _frames_per_second()
+    tempi = bpm * (1.0 + np.linspace(-_REFINE_SPAN, _REFINE_SPAN, _REFINE_STEPS))
+    periods = frames_per_minute / tempi
+    multiples = np.arange(1, max(2, int(0.6 * len(correlation) / periods.max())))
+    lags = periods[:, None] * multiples[None, :]
+    weights = 1.0 / np.sqrt(multiples)  # near multiples are measured over more frames
+    sampled = np.interp(lags, np.arange(len(correlation)), correlation, right=0.0)
+    return float(tempi[int(np.argmax((sampled * weights).sum(axis=1)))])
+
+
+def _comb(envelope: np.ndarray, period: float, phases: np.ndarray) -> np.ndarray:
+    """Mean of ``envelope`` at ``phase + k * period`` (frames, interpolated) for each phase."""
+    count = max(1, int((len(envelope) - 1 - phases.max()) // period) + 1)
+    positions = phases[:, None] + np.arange(count)[None, :] * period
+    result: np.ndarray = np.interp(positions, np.arange(len(envelope)), envelope).mean(axis=1)
+    return result
+
+
+def _coarse_phase(flux: np.ndarray, period: float) -> float:
+    """Seconds of a beat: the phase with the most onset strength on the grid, less the flux's
+    lag behind the attack."""
+    phases = np.linspace(0.0, period, _PHASE_STEPS, endpoint=False)
+    best = float(phases[int(np.argmax(_comb(flux, period, phases)))])
+    return best / _frames_per_second() - ONSET_LAG_SECONDS
+
+
+def _bar_line_evidence(novelty: np.ndarray, downbeat: float, bar: float, duration: float) -> float:
+    """How well bar lines at ``downbeat + k * bar`` explain the harmony's changes: the novelty on
+    them above the track's mean, less what the points half-way between them carry above it
+    (where those are the true lines, this is half the true tempo), over the fourth root of the
+    bar (lines where nothing changes, as at twice the true tempo, dilute the mean; more lines
+    that do change are more evidence)."""
+    counted = novelty[novelty > 0]
+    if len(counted) == 0:
+        return 0.0
+    frames_per_second = ANALYSIS_RATE / _CQT_HOP
+    first = downbeat - np.floor(downbeat / bar) * bar
+    lines = np.arange(first, duration, bar) * frames_per_second
+
+    def peaks(frames: np.ndarray) -> np.ndarray:
+        # The novelty peaks within a frame of the change; the grid is a frame or so out.
+        values = np.max([np.interp(frames + d, np.arange(len(novelty)), novelty) for d in (-1, 0, 1)], axis=0)
+        return values[values > 0]  # 0: too near an end to be measured
+
+    on, between = peaks(lines), peaks(lines + bar / 2 * frames_per_second)
+    if len(on) == 0 or len(between) == 0:
+        return 0.0
+    base = counted.mean()
+    return float((on.mean() - base - max(0.0, between.mean() - base)) / bar**0.25)
+
+
+def _tempo_prior(bpm: float) -> float:
+    """Log-normal around ``_PRIOR_BPM``, an octave wide: listeners tap near it."""
+    return float(np.exp(-0.5 * np.log2(bpm / _PRIOR_BPM) ** 2))
+
+
+def _low_downbeat(low: np.ndarray, first: float, beat: float, beats_per_bar: int, duration: float) -> int:
+    """The beat of the bar (from ``first``) with the most low-frequency onset strength."""
+    beats = first + np.arange(int(max(0.0, duration - first) / beat)) * beat
+    if len(beats) < beats_per_bar:
+        return 0
+    frames = (beats + ONSET_LAG_SECONDS) * _frames_per_second()
+    hits = np.max([np.interp(frames + d, np.arange(len(low)), low) for d in (-1, 0, 1)], axis=0)
+    return int(np.argmax([hits[k::beats_per_bar].mean() for k in range(beats_per_bar)]))
+
+
+def _fine_phase(mono: np.ndarray, first: float, beat: float) -> float:
+    """``first`` moved within +-25 ms to where a flux of short windows (which lags the attack by
+    only a few ms; the coarse one lags it by 5-20 ms, by the sound) puts the most strength."""
+    librosa = _librosa()
+    mel = librosa.feature.melspectrogram(
+        y=mono, sr=ANALYSIS_RATE, n_fft=_FINE_FFT, hop_length=_FINE_HOP, n_mels=_FINE_MEL_BANDS
+    )
+    fine = librosa.onset.onset_strength(
+        S=librosa.power_to_db(mel), sr=ANALYSIS_RATE, n_fft=_FINE_FFT, hop_length=_FINE_HOP
+    )
+    rate = ANALYSIS_RATE / _FINE_HOP
+    around = first + np.linspace(-_PHASE_SEARCH, _PHASE_SEARCH, 2 * _PHASE_SEARCH_STEPS + 1)
+    period = beat * rate
+    scores = _comb(np.asarray(fine, dtype=np.float64), period, (around * rate) % period)
+    return float(around[int(np.argmax(scores))]) - _FINE_LAG_SECONDS
+
+
+def _beats(metre: _Metre, duration: float) -> np.ndarray:
+    """The grid's beats from the start to the end; one a hair before 0 (the grid's own error)
+    is put at 0."""
+    first = metre.first_beat
+    if first < -_FIRST_SOUND_TOLERANCE:
+        first += metre.period
+    count = max(0, int(np.ceil((duration - first) / metre.period)))
+    beats = first + np.arange(count) * metre.period
+    return np.maximum(beats[beats < duration], 0.0)
+
+
+def _first_downbeat(beats: np.ndarray, metre: _Metre, beats_per_bar: int, first_sound: float) -> float | None:
+    """Bar 1's downbeat: the first downbeat at or after the music starts (after any pickup)."""
+    if len(beats) == 0:
+        return None
+    # Beat 0 of the grid is metre.first_beat, or the beat after it where that fell before 0.
+    skipped = round((beats[0] - metre.first_beat) / metre.period)
+    position = (metre.downbeat - skipped) % beats_per_bar
+    downbeats = beats[position::beats_per_bar]
+    after = downbeats[downbeats >= first_sound - _FIRST_SOUND_TOLERANCE]
+    return float(after[0]) if len(after) else None
+
+
+# --- chords and key ---------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _note_dictionary() -> np.ndarray:
+    """``(bins, notes)``: each note's partials on the constant-Q bins, unit columns. Partials
+    fall between bins (a fifth is not a whole number of thirds of a semitone): split linearly."""
+    bins = _CQT_OCTAVES * _BINS_PER_OCTAVE
+    per_semitone = _BINS_PER_OCTAVE // 12
+    notes = np.arange(_LOWEST_NOTE, _HIGHEST_NOTE + 1)
+    atoms = np.zeros((bins, len(notes)))
+    for column, note in enumerate(notes):
+        for partial in range(1, _PARTIALS + 1):
+            position = (note - _CQT_FMIN_MIDI) * per_semitone + _BINS_PER_OCTAVE * np.log2(partial)
+            low = int(np.floor(position))
+            for index, share in ((low, 1.0 - (position - low)), (low + 1, position - low)):
+                if 0 <= index < bins:
+                    atoms[index, column] += share * _PARTIAL_DECAY ** (partial - 1)
+    return _unit_rows(atoms.T).T
+
+
+def _spans_mean(spectrum: np.ndarray, starts: np.ndarray, ends: np.ndarray, skip: float) -> np.ndarray:
+    """``(spans, bins)``: mean of ``spectrum``'s frames over each span, its first ``skip`` share
+    left out (what rings over from before)."""
+    times = np.arange(spectrum.shape[1]) * _CQT_HOP / ANALYSIS_RATE
+    out = np.zeros((len(starts), spectrum.shape[0]))
+    for i, (start, end) in enumerate(zip(starts, ends, strict=True)):
+        inside = (times >= start + skip * (end - start)) & (times < end)
+        if np.any(inside):
+            out[i] = spectrum[:, inside].mean(axis=1)
+    return out
+
+
+def _span_chroma(
+    spectrum: np.ndarray, starts: np.ndarray, ends: np.ndarray, skip: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(treble, bass) chroma, each ``(spans, 12)``, of the notes that explain each span's mean
+    spectrum (its first ``skip`` share left out). Unnormalised: a quiet span stays quiet."""
+    import scipy.optimize
+
+    atoms = _note_dictionary()
+    notes = np.arange(_LOWEST_NOTE, _HIGHEST_NOTE + 1)
+    low = notes < _BASS_BELOW_MIDI
+    treble = np.zeros((len(starts), 12))
+    bass = np.zeros((len(starts), 12))
+    for span, column in enumerate(_spans_mean(spectrum, starts, ends, skip)):
+        if np.any(column > 0):
+            activation = scipy.optimize.nnls(atoms, column)[0]
+            np.add.at(bass[span], notes[low] % 12, activation[low])
+            np.add.at(treble[span], notes[~low] % 12, activation[~low])
+    return treble, bass
+
+
+def _triad_templates() -> tuple[np.ndarray, list[tuple[int, bool]]]:
+    """Unit templates of the 24 triads and their (root, minor)."""
+    names = [(root, minor) for minor in (False, True) for root in range(12)]
+    templates = np.zeros((len(names), 12))
+    for row, (root, minor) in enumerate(names):
+        templates[row, [root, (root + (3 if minor else 4)) % 12, (root + 7) % 12]] = 1.0
+    return _unit_rows(templates), names
+
+
+@dataclass(frozen=True)
+class _Bars:
+    """The bars from the first downbeat to the last sounding one."""
+
+    treble: np.ndarray  # (bars, 12) chroma of the notes from C3 up
+    bass: np.ndarray  # (bars, 12) chroma of the notes below C3
+    fits: np.ndarray  # (bars, 24): how well each triad fits, 0..1 (see _bars)
+    sounding: np.ndarray  # (bars,) bool: False for a rest
+
+
+def _bars(spectrum: np.ndarray, downbeat: float | None, bar_seconds: float, duration: float) -> _Bars | None:
+    """The bars from ``downbeat`` (those at least half inside the audio) to the last that sounds;
+    None where none does."""
+    if downbeat is None:
+        return None
+    count = int((duration - downbeat) / bar_seconds + 0.5)  # bars at least half inside the audio
+    if count < 1:
+        return None
+    starts = downbeat + np.arange(count) * bar_seconds
+    treble, bass = _span_chroma(spectrum, starts, starts + bar_seconds, _BAR_SKIP)
+    energy = np.linalg.norm(treble, axis=1) + np.linalg.norm(bass, axis=1)
+    sounding = energy > max(0.0, _REST_SHARE * float(energy.max()))
+    if not np.any(sounding):
+        return None
+    last = int(np.flatnonzero(sounding)[-1]) + 1  # trailing silence is no bar of the song
+    templates, names = _triad_templates()
+    # The treble's cosine with each triad and the bass's vote for its root (the root's share of
+    # the bass), weighed by how much of the bar is treble: where the bass plays alone, its upper
+    # partials are all the treble there is (a bass's fifth and F reads as a C chord).
+    cosine = _unit_rows(treble) @ templates.T
+    votes = (bass / np.maximum(bass.sum(axis=1, keepdims=True), 1e-12))[:, [root for root, _ in names]]
+    treble_weight = np.sqrt(treble.sum(axis=1) / np.maximum(treble.sum(axis=1) + bass.sum(axis=1), 1e-12))
+    fits = treble_weight[:, None] * cosine + (1.0 - treble_weight[:, None]) * votes
+    return _Bars(treble[:last], bass[:last], fits[:last], sounding[:last])
+
+
+def _key_and_chords(bars: _Bars) -> tuple[Key | None, list[tuple[int, bool]], list[float]]:
+    """The key and each bar's triad and confidence. The chords first decide the key between the
+    chroma's and its relative; then, knowing the key, they are read again with a bonus for the
+    triads in it (a bar whose third is barely heard, a power chord, is the key's triad). No key
+    (no pitch to speak of, as with drums alone): no chords."""
+    chroma_key = _chroma_key(bars.treble, bars.bass)
+    if chroma_key is None:
+        return None, [], []
+    triads, confidence = _label_bars(bars, None)
+    key = _decide_key(chroma_key, triads, confidence)
+    triads, confidence = _label_bars(bars, key)
+    return _decide_key(chroma_key, triads, confidence), triads, confidence
+
+
+def _label_bars(bars: _Bars, key: Key | None) -> tuple[list[tuple[int, bool]], list[float]]:
+    """Each bar's best triad and its share of a softmax over the 24 (0 for a rest, which keeps
+    the chord before: there is no "no chord" symbol)."""
+    _, names = _triad_templates()
+    fits = bars.fits + (_IN_KEY_BONUS * _in_key(key) if key is not None else 0.0)
+    triads: list[tuple[int, bool]] = []
+    confidence: list[float] = []
+    for row, sounding in zip(fits, bars.sounding, strict=True):
+        best = int(np.argmax(row))
+        if not sounding:
+            triads.append(triads[-1] if triads else names[best])
+            confidence.append(0.0)
+            continue
+        weights = np.exp((row - row[best]) / _SOFTMAX_TEMPERATURE)
+        triads.append(names[best])
+        confidence.append(float(weights[best] / weights.sum()))
+    return triads, confidence
+
+
+def _in_key(key: Key) -> np.ndarray:
+    """(24,) 1 for the triads whose notes are all in ``key`` (a minor key's raised seventh
+    included: its major dominant is as much at home as the minor one)."""
+    scale = set(key.scale)
+    if key.mode == "minor":
+        scale.add((key.tonic + 11) % 12)
+    _, names = _triad_templates()
+    return np.array(
+        [all((root + step) % 12 in scale for step in (0, 3 if minor else 4, 7)) for root, minor in names],
+        dtype=np.float64,
+    )
+
+
+def _spans_key(spectrum: np.ndarray, duration: float) -> Key | None:
+    """The key from chroma over spans of ``_KEY_SPAN_SECONDS`` (no bars to go by)."""
+    starts = np.arange(0.0, duration, _KEY_SPAN_SECONDS)
+    return _chroma_key(*_span_chroma(spectrum, starts, starts + _KEY_SPAN_SECONDS, 0.0))
+
+
+def _name(key: Key | None) -> str | None:
+    return None if key is None else key.name
+
+
+def _chroma_key(treble: np.ndarray, bass: np.ndarray) -> Key | None:
+    """Krumhansl-Kessler over the spans' chroma, each span counted alike (a loud chorus does not
+    outweigh a quiet verse)."""
+    if len(treble) == 0:
+        return None
+    estimate = estimate_key(_unit_rows(treble + bass))
+    if estimate is None or estimate.confidence < _MIN_KEY_CORRELATION:
+        return None
+    return estimate.key
+
+
+def _relative(key: Key) -> Key:
+    if key.mode == "major":
+        return Key((key.tonic + 9) % 12, "minor")
+    return Key((key.tonic + 3) % 12, "major")
+
+
+def _tonic_weight(key: Key, triads: Sequence[tuple[int, bool]], confidence: Sequence[float]) -> float:
+    """How much the bars rest on ``key``'s tonic chord: mostly whether the first sounding bar is
+    on it, then the last (songs start and end at home, but an excerpt may stop anywhere), then the
+    share of bars on it (by confidence; a progression cycling through both tonics gives both about
+    the same)."""
+    home = (key.tonic, key.mode == "minor")
+    sounding = [t for t, c in zip(triads, confidence, strict=True) if c > 0]
+    if not sounding:
+        return 0.0
+    share = sum(c for triad, c in zip(triads, confidence, strict=True) if triad == home) / len(triads)
+    return _FIRST_BAR_WEIGHT * (sounding[0] == home) + _LAST_BAR_WEIGHT * (sounding[-1] == home) + share
+
+
+def _decide_key(chroma_key: Key, triads: Sequence[tuple[int, bool]], confidence: Sequence[float]) -> Key:
+    """The chroma's key or its relative, whichever the chords come home to (ties: the chroma's)."""
+    relative = _relative(chroma_key)
+    if _tonic_weight(relative, triads, confidence) > _tonic_weight(chroma_key, triads, confidence):
+        return relative
+    return chroma_key
+
+
+def _chord_symbol(triad: tuple[int, bool], key: Key | None) -> str:
+    """``"Bbm"``: spelled as the key spells its notes (sharps without a key)."""
+    root, minor = triad
+    return (key or Key(0, "major")).note_name(root) + ("m" if minor else "")

@@ -1,0 +1,1 @@
+"""Tests of stemforge.streaming: the Ray-free pieces of streaming generation."""
