@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 QUICK = ["service", "procedural", "storage", "quality"]
-ALL = [*QUICK, "streaming", "ingress_memory", "musicgen", "stable_audio", "diffusion_engines"]
+ALL = [*QUICK, "streaming", "reference", "ingress_memory", "musicgen", "stable_audio", "diffusion_engines"]
 
 
 def main(names: list[str]) -> int:

@@ -346,7 +346,7 @@ class MusicGenEngine(Engine[MusicGenConfig]):
             elif reference.kind == "audio":
                 heard = "chroma of the reference as the melody condition"
             else:
-                heard = "the MIDI's chords, rendered, as the melody condition"
+                heard = "the MIDI's own parts, rendered, as the melody condition"
             use = {"reference_use": {"mode": reference.mode, "conditioning": heard}}
         return {
             **use,
@@ -466,11 +466,29 @@ class MusicGenEngine(Engine[MusicGenConfig]):
                 chord_progression=requests[index].chord_progression,
                 duration_seconds=frames / loaded.frame_rate + padding,
             )
-            audio = self._harmony.generate(replace(spec, reference=None), ["piano"]).stems[0].audio
-            mono = np.asarray(audio, dtype=np.float32).mean(axis=1)
+            mono = np.asarray(self._played(spec, job), dtype=np.float32).mean(axis=1)
             harmony = soxr.resample(mono, SAMPLE_RATE, loaded.sample_rate, "HQ")
             harmonies[index] = _heard_harmony(job, harmony, rows, loaded)
         return harmonies
+
+    def _played(self, spec: MusicSpec, job: EngineJob) -> np.ndarray:
+        """The melody condition's music: the chords on a piano or, given a MIDI file, its own
+        pitched parts (from its bar 1), rendered by the procedural engine."""
+        reference = job.spec.reference
+        pitched = (
+            [name for name, _ in reference.midi_parts if name != "drums"]
+            if reference is not None and reference.kind == "midi"
+            else []
+        )
+        if reference is None or not pitched:
+            audio: np.ndarray = (
+                self._harmony.generate(replace(spec, reference=None), ["piano"]).stems[0].audio
+            )
+            return audio
+        whole = replace(spec, duration_seconds=spec.duration_seconds + reference.offset_seconds)
+        parts = self._harmony.generate(whole, pitched).stems
+        played: np.ndarray = np.sum([stem.audio for stem in parts], axis=0)
+        return played[round(reference.offset_seconds * SAMPLE_RATE) :]
 
     def _audio_prompt(self, job: EngineJob, config: MusicGenConfig, loaded: "LoadedModel") -> "torch.Tensor":
         """The reference's tail as tokens: as much as leaves the first window room for a stride."""

@@ -110,3 +110,22 @@ def test_continuations_merged_with_plain_jobs_each_get_their_own_result(musicgen
 
     assert [s.stem_type for s in merged[0].stems] == ["bass", "piano"]
     np.testing.assert_allclose(merged[1].stems[0].audio, alone.stems[0].audio, atol=1e-6)
+
+
+def test_a_melody_checkpoint_hears_the_midi_s_own_parts(
+    melody_engine: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given a MIDI file, the condition is its parts played (a held Bb), not the chords (Am, F)."""
+    from stemforge.music.notes import Note
+
+    held = tuple(Note(start=0.5 * i, duration=0.5, pitch=70, velocity=100) for i in range(4))
+    reference = ReferenceSpec(
+        mode="accompany", kind="midi", duration_seconds=2.0, midi_parts=(("synth", held),)
+    )
+    job = EngineJob(replace(SPEC, duration_seconds=2.0, reference=reference), ("bass",))
+
+    chroma, result = _chroma_fed(melody_engine, job, monkeypatch)
+
+    assert "MIDI's own parts" in result.applied["reference_use"]["conditioning"]
+    seconds = np.arange(chroma.shape[0]) * 4096 / 32_000
+    assert (chroma[(seconds > 0.1) & (seconds < 1.8)].argmax(axis=1) == 10).mean() > 0.9
