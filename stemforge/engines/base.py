@@ -142,8 +142,6 @@ class Engine(ABC, Generic[ConfigT]):
     config_type: ClassVar[type[Any]]
     limits: ClassVar[EngineLimits] = EngineLimits()
     batches: ClassVar[bool] = False
-    # Hands stems to the audio sink itself, as they become final (``generate_streaming``).
-    streams: ClassVar[bool] = False
     # The stem types it can make (a request routing another one to it is refused with a 422).
     stem_types: ClassVar[tuple[str, ...]] = STEM_TYPES
     # What it can do with a request's reference (README "Reference audio and MIDI"): the modes
@@ -162,10 +160,12 @@ class Engine(ABC, Generic[ConfigT]):
     def generate_streaming(
         self, spec: MusicSpec, stems: Sequence[str], progress: Progress, audio: AudioSink
     ) -> EngineResult:
-        """``generate``, handing each stem's audio to ``audio`` as it becomes final. Engines that
-        finish stems one at a time override it (``streams = True``); the rest stream each stem
-        whole once the job is done (``run_batch``)."""
-        return self.generate(spec, stems, progress)
+        """``generate``, handing each stem's audio to ``audio`` as it becomes final. By default
+        every stem once the job is done; engines that finish stems one at a time override it."""
+        result = self.generate(spec, stems, progress)
+        for stem in result.stems:
+            audio(stem.stem_type, stem.audio)
+        return result
 
     def generate_batch(self, jobs: Sequence[EngineJob], progress: Sequence[Progress]) -> list[EngineResult]:
         """All ``jobs`` at once (one result each, in order); ``progress[i]`` is job ``i``'s."""
@@ -256,8 +256,8 @@ def run_batch(
     job raised, so one failing request never fails the requests merged with it.
 
     Engines that batch render all jobs in one pass; when a merged batch fails, each job is run
-    again alone. Other engines run one job at a time. ``audio[i]`` receives job ``i``'s stems:
-    as they become final from engines that stream, else each whole once its job is done."""
+    again alone (stems stream once their job is done). Other engines run one job at a time,
+    streaming as their ``generate_streaming`` does: ``audio[i]`` receives job ``i``'s stems."""
     progress = list(progress) if progress is not None else [no_progress] * len(jobs)
     sinks = list(audio) if audio is not None else [no_audio] * len(jobs)
     if engine.batches:
@@ -273,14 +273,10 @@ def run_batch(
                     for job, report in zip(jobs, progress, strict=True)
                 ]
         return [_streamed_whole(result, sink) for result, sink in zip(results, sinks, strict=True)]
-    outcomes: list[EngineResult | Exception] = []
-    for job, report, sink in zip(jobs, progress, sinks, strict=True):
-        if engine.streams:
-            outcomes.append(_run_alone(_streaming(engine, sink), job, report))
-        else:
-            alone = _run_alone(lambda j, r: engine.generate(j.spec, j.stems, r), job, report)
-            outcomes.append(_streamed_whole(alone, sink))
-    return outcomes
+    return [
+        _run_alone(_streaming(engine, sink), job, report)
+        for job, report, sink in zip(jobs, progress, sinks, strict=True)
+    ]
 
 
 def _streaming(engine: Engine[Any], sink: AudioSink) -> Callable[[EngineJob, Progress], EngineResult]:
@@ -291,7 +287,7 @@ def _streaming(engine: Engine[Any], sink: AudioSink) -> Callable[[EngineJob, Pro
 
 
 def _streamed_whole(result: EngineResult | Exception, sink: AudioSink) -> EngineResult | Exception:
-    """An engine that does not stream: its stems reach listeners whole, once the job is done."""
+    """A batch's stems reach listeners whole, once the batch is done."""
     if isinstance(result, EngineResult):
         try:
             for stem in result.stems:

@@ -92,6 +92,13 @@ _NOVELTY_SECONDS = 0.5
 # score ~0.05, music with chords 0.13-0.35.
 _MIN_BAR_EVIDENCE = 0.08
 _PRIOR_BPM = 110.0
+# The prior is a tie-break under the harmony's evidence: this power of it counts.
+_PRIOR_WEIGHT = 0.25
+# The onsets' share on the beat (against half a beat off) counts this much against the harmony:
+# the drums mostly play on the beat, but a skank or off-beat hats can outweigh them.
+_ACCENT_WEIGHT = 0.5
+_HELD_PENALTY = 0.2  # per share of bar lines over which the chord is held
+_CHROMA_BLOCK = 4  # NNLS chroma for the metre: one per 4 constant-Q frames (93 ms)
 # Pitch: a constant-Q transform from C2 up six octaves, three bins a semitone, and the notes
 # E1-B6 (each with decaying partials) that explain it.
 _CQT_HOP = 512
@@ -155,6 +162,10 @@ class _Features:
     low: np.ndarray  # amplitude flux below ``_LOW_HZ`` (``HOP`` frames): the kick and bass
     spectrum: np.ndarray  # (bins, frames) constant-Q magnitude, ``_CQT_HOP`` frames
     novelty: np.ndarray  # chroma change at each ``_CQT_HOP`` frame, 0..1
+    # Running sums over ``_CQT_HOP`` frames (first column 0) of the NNLS treble and bass chroma,
+    # each (12, frames + 1): any span's chroma is a difference of two columns.
+    treble_sums: np.ndarray
+    bass_sums: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -227,11 +238,30 @@ def _features(mono: np.ndarray) -> _Features:
     # The harmonic part only (median filtering across time and pitch, librosa's defaults): drums
     # smear chroma and their hits read as chord changes.
     spectrum = librosa.decompose.hpss(_constant_q(mono))[0]
+    treble, bass = _block_chroma(spectrum)
+    zero = np.zeros((12, 1))
     return _Features(
         flux=np.asarray(flux, dtype=np.float64),
         low=np.asarray(low, dtype=np.float64),
         spectrum=spectrum,
         novelty=_chroma_novelty(_treble_chroma(spectrum)),
+        treble_sums=np.concatenate([zero, np.cumsum(treble, axis=1)], axis=1),
+        bass_sums=np.concatenate([zero, np.cumsum(bass, axis=1)], axis=1),
+    )
+
+
+def _block_chroma(spectrum: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(treble, bass) NNLS chroma, each ``(12, frames)``, of blocks of ``_CHROMA_BLOCK`` frames
+    (each frame carries its block's share): fine enough to be summed over any beat."""
+    frames = spectrum.shape[1]
+    blocks = -(-frames // _CHROMA_BLOCK)
+    padded = np.zeros((spectrum.shape[0], blocks * _CHROMA_BLOCK))
+    padded[:, :frames] = spectrum
+    means = padded.reshape(spectrum.shape[0], blocks, _CHROMA_BLOCK).mean(axis=2).T
+    treble, bass = _explain(means)
+    return (
+        np.repeat(treble.T, _CHROMA_BLOCK, axis=1)[:, :frames] / _CHROMA_BLOCK,
+        np.repeat(bass.T, _CHROMA_BLOCK, axis=1)[:, :frames] / _CHROMA_BLOCK,
     )
 
 
@@ -299,18 +329,25 @@ def _metre(mono: np.ndarray, features: _Features, beats_per_bar: int) -> _Metre 
     period_frames = {bpm: 60.0 * _frames_per_second() / bpm for bpm, _ in candidates}
     phases = {bpm: _coarse_phase(features.flux, period_frames[bpm]) for bpm, _ in candidates}
     duration = len(mono) / ANALYSIS_RATE
+    novelty = max(
+        _tempo_prior(bpm)
+        * _bar_line_evidence(features.novelty, phases[bpm] + shift * 60.0 / bpm, 60.0 / bpm * beats_per_bar, duration)
+        for bpm, _ in candidates
+        for shift in np.arange(2 * beats_per_bar) / 2.0
+    )
     best: tuple[float, float, float, int] | None = None  # evidence, bpm, first beat, downbeat
-    for bpm, _ in candidates:
-        beat = 60.0 / bpm
-        for shift in (0.0, 0.5):
-            first = phases[bpm] + shift * beat
-            for position in range(beats_per_bar):
-                evidence = _tempo_prior(bpm) * _bar_line_evidence(
-                    features.novelty, first + position * beat, beat * beats_per_bar, duration
-                )
-                if best is None or evidence > best[0]:
-                    best = (evidence, bpm, first, position)
-    if best is not None and best[0] >= _MIN_BAR_EVIDENCE:
+    if novelty >= _MIN_BAR_EVIDENCE:  # harmony to go by
+        for bpm, _ in candidates:
+            beat = 60.0 / bpm
+            on_beat = _on_beat_share(features.flux, phases[bpm], beat)
+            for shift in (0.0, 0.5):
+                first = phases[bpm] + shift * beat
+                accent = _ACCENT_WEIGHT * (on_beat if shift == 0.0 else 1.0 - on_beat)
+                for position, harmony in enumerate(_harmonic_evidence(features, first, beat, beats_per_bar, duration)):
+                    evidence = (harmony + accent) * _tempo_prior(bpm) ** _PRIOR_WEIGHT
+                    if best is None or evidence > best[0]:
+                        best = (evidence, bpm, first, position)
+    if best is not None:
         _, bpm, first, position = best
     else:  # no harmony to go by: librosa's own tempo, the onsets' phase, the kick's downbeat
         bpm = candidates[0][0]
@@ -401,6 +438,55 @@ def _bar_line_evidence(novelty: np.ndarray, downbeat: float, bar: float, duratio
         return 0.0
     base = counted.mean()
     return float((on.mean() - base - max(0.0, between.mean() - base)) / bar**0.25)
+
+
+def _on_beat_share(flux: np.ndarray, phase: float, beat: float) -> float:
+    """The onset strength on the grid from ``phase`` over that on it and half a beat from it."""
+    period = beat * _frames_per_second()
+    at = (phase + ONSET_LAG_SECONDS) * _frames_per_second()
+    on, off = _comb(flux, period, np.array([at % period, (at + period / 2) % period]))
+    return float(on / max(on + off, 1e-12))
+
+
+def _harmonic_evidence(
+    features: _Features, first: float, beat: float, beats_per_bar: int, duration: float
+) -> list[float]:
+    """For each beat of the bar (from ``first``) as the downbeat: how well one triad explains
+    each bar (a bar that straddles a chord change, or holds two, fits worse) plus how much of
+    the bass on its first beat is that triad's root (bass players land on the root at the bar
+    line), averaged over the sounding bars."""
+    frames_per_second = ANALYSIS_RATE / _CQT_HOP
+    frames = features.treble_sums.shape[1] - 1
+    times = first + np.arange(int(max(0.0, duration - first) / beat) + 1) * beat
+    at = np.clip(np.round(times * frames_per_second).astype(int), 0, frames)
+    treble = np.diff(features.treble_sums[:, at], axis=1).T  # (beats, 12)
+    bass = np.diff(features.bass_sums[:, at], axis=1).T
+    _, names = _triad_templates()
+    roots = np.array([root for root, _ in names])
+    out = []
+    for position in range(beats_per_bar):
+        bars = (len(treble) - position) // beats_per_bar
+        if bars < 1:
+            out.append(0.0)
+            continue
+        span = slice(position, position + bars * beats_per_bar)
+        bar_treble = treble[span].reshape(bars, beats_per_bar, 12)
+        bar_bass = bass[span].reshape(bars, beats_per_bar, 12)
+        fits = _triad_fits(bar_treble.sum(axis=1), bar_bass.sum(axis=1))
+        best = np.argmax(fits, axis=1)
+        landing = bar_bass[:, 0]
+        root_share = landing[np.arange(bars), roots[best]] / np.maximum(landing.sum(axis=1), 1e-12)
+        energy = bar_treble.sum(axis=(1, 2)) + bar_bass.sum(axis=(1, 2))
+        sounding = energy > _REST_SHARE * max(float(energy.max()), 1e-12)
+        if not np.any(sounding):
+            out.append(0.0)
+            continue
+        # Chords change at bar lines: lines where one triad carries on (half of them at twice the
+        # true tempo) are lines the metre has no need of.
+        both = sounding[1:] & sounding[:-1]
+        held = float(np.mean(best[1:][both] == best[:-1][both])) if np.any(both) else 0.0
+        out.append(float((fits[np.arange(bars), best] + root_share)[sounding].mean()) - _HELD_PENALTY * held)
+    return out
 
 
 def _tempo_prior(bpm: float) -> float:
@@ -496,14 +582,20 @@ def _span_chroma(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(treble, bass) chroma, each ``(spans, 12)``, of the notes that explain each span's mean
     spectrum (its first ``skip`` share left out). Unnormalised: a quiet span stays quiet."""
+    return _explain(_spans_mean(spectrum, starts, ends, skip))
+
+
+def _explain(columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(treble, bass) chroma, each ``(rows, 12)``, of the notes whose partials sum to each row
+    of ``columns`` (``(rows, bins)`` spectra) with the least error (non-negative least squares)."""
     import scipy.optimize
 
     atoms = _note_dictionary()
     notes = np.arange(_LOWEST_NOTE, _HIGHEST_NOTE + 1)
     low = notes < _BASS_BELOW_MIDI
-    treble = np.zeros((len(starts), 12))
-    bass = np.zeros((len(starts), 12))
-    for span, column in enumerate(_spans_mean(spectrum, starts, ends, skip)):
+    treble = np.zeros((len(columns), 12))
+    bass = np.zeros((len(columns), 12))
+    for span, column in enumerate(columns):
         if np.any(column > 0):
             activation = scipy.optimize.nnls(atoms, column)[0]
             np.add.at(bass[span], notes[low] % 12, activation[low])
@@ -518,6 +610,21 @@ def _triad_templates() -> tuple[np.ndarray, list[tuple[int, bool]]]:
     for row, (root, minor) in enumerate(names):
         templates[row, [root, (root + (3 if minor else 4)) % 12, (root + 7) % 12]] = 1.0
     return _unit_rows(templates), names
+
+
+def _triad_fits(treble: np.ndarray, bass: np.ndarray) -> np.ndarray:
+    """``(spans, 24)``: how well each triad fits each span's (treble, bass) chroma, 0..1. The
+    treble's cosine with the triad and the bass's (half the root's share of the bass, half its
+    cosine with the triad: a bass line walks the chord's notes, landing most on the root),
+    weighed by how much of the span is treble: where the bass plays alone, its upper partials
+    are all the treble there is (a bass's fifth and F reads as a C chord)."""
+    templates, names = _triad_templates()
+    cosine = _unit_rows(treble) @ templates.T
+    shares = (bass / np.maximum(bass.sum(axis=1, keepdims=True), 1e-12))[:, [root for root, _ in names]]
+    votes = 0.5 * shares + 0.5 * (_unit_rows(bass) @ templates.T)
+    treble_weight = np.sqrt(treble.sum(axis=1) / np.maximum(treble.sum(axis=1) + bass.sum(axis=1), 1e-12))
+    fits: np.ndarray = treble_weight[:, None] * cosine + (1.0 - treble_weight[:, None]) * votes
+    return fits
 
 
 @dataclass(frozen=True)
@@ -545,14 +652,7 @@ def _bars(spectrum: np.ndarray, downbeat: float | None, bar_seconds: float, dura
     if not np.any(sounding):
         return None
     last = int(np.flatnonzero(sounding)[-1]) + 1  # trailing silence is no bar of the song
-    templates, names = _triad_templates()
-    # The treble's cosine with each triad and the bass's vote for its root (the root's share of
-    # the bass), weighed by how much of the bar is treble: where the bass plays alone, its upper
-    # partials are all the treble there is (a bass's fifth and F reads as a C chord).
-    cosine = _unit_rows(treble) @ templates.T
-    votes = (bass / np.maximum(bass.sum(axis=1, keepdims=True), 1e-12))[:, [root for root, _ in names]]
-    treble_weight = np.sqrt(treble.sum(axis=1) / np.maximum(treble.sum(axis=1) + bass.sum(axis=1), 1e-12))
-    fits = treble_weight[:, None] * cosine + (1.0 - treble_weight[:, None]) * votes
+    fits = _triad_fits(treble, bass)
     return _Bars(treble[:last], bass[:last], fits[:last], sounding[:last])
 
 

@@ -4,6 +4,7 @@ including their failures), the default checks from an engine's limits, and its s
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pytest
 
 from stemforge.engines.base import (
@@ -13,6 +14,7 @@ from stemforge.engines.base import (
     EngineResult,
     EngineStatus,
     Progress,
+    RenderedStem,
     no_progress,
     run_batch,
 )
@@ -144,3 +146,56 @@ def test_status_summary_names_the_problems_only_when_unavailable() -> None:
     assert EngineStatus().summary == "available"
     assert EngineStatus(problems=("fallback",)).summary == "available"
     assert EngineStatus(available=False, problems=("no weights",)).summary == "unavailable: no weights"
+
+
+class _Rendering(_Engine):
+    """Renders each stem as a constant: stem i is i + 1, for 0.1 s."""
+
+    def generate(
+        self, spec: MusicSpec, stems: Sequence[str], progress: Progress = no_progress
+    ) -> EngineResult:
+        self._check([EngineJob(spec, tuple(stems))])
+        rendered = []
+        for index, stem in enumerate(stems):
+            progress(stem, 0.0)
+            rendered.append(RenderedStem(stem, np.full((4410, 2), index + 1, dtype=np.float32), self.name))
+            progress(stem, 1.0)
+        return EngineResult(stems=rendered)
+
+
+class _RenderingBatch(_Rendering):
+    batches = True
+
+    def generate_batch(self, jobs: Sequence[EngineJob], progress: Sequence[Progress]) -> list[EngineResult]:
+        return [
+            self.generate(job.spec, job.stems, report) for job, report in zip(jobs, progress, strict=True)
+        ]
+
+
+@pytest.mark.parametrize("engine_type", [_Rendering, _RenderingBatch])
+def test_every_stem_s_final_audio_reaches_its_job_s_sink(engine_type: type[_Rendering]) -> None:
+    heard: list[list[tuple[str, float]]] = [[], []]
+    sinks = [lambda stem, audio, i=i: heard[i].append((stem, float(audio[0, 0]))) for i in range(2)]
+
+    results = run_batch(engine_type(), [_job("drums", "bass"), _job("piano")], [no_progress] * 2, sinks)
+
+    assert heard == [[("drums", 1.0), ("bass", 2.0)], [("piano", 1.0)]]
+    assert all(isinstance(result, EngineResult) for result in results)
+
+
+def test_a_sink_that_raises_fails_that_job_only() -> None:
+    from stemforge.errors import JobCancelled
+
+    def cancelled(stem: str, audio: np.ndarray) -> None:
+        raise JobCancelled("cancelled by the client")
+
+    kept: list[str] = []
+    results = run_batch(
+        _Rendering(),
+        [_job("drums"), _job("bass")],
+        [no_progress] * 2,
+        [cancelled, lambda s, a: kept.append(s)],
+    )
+
+    assert isinstance(results[0], JobCancelled)
+    assert isinstance(results[1], EngineResult) and kept == ["bass"]

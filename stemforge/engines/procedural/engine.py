@@ -74,7 +74,6 @@ class ProceduralEngine(Engine[ProceduralConfig]):
     # own parts; continuing a recording needs a model that hears it.
     reference_modes = frozenset({"accompany", "style"})
     reference_kinds = frozenset({"audio", "midi"})
-    streams = True
 
     def __init__(self, settings: Settings) -> None:
         self._lock = threading.Lock()
