@@ -105,6 +105,7 @@ def test_serve_status_shows_the_graph_with_fractional_gpu_replicas_on_the_gpu_no
             "StableAudioEngine",
             "SlowEngine",
             "Uploader",
+            "StreamRelay",
         )
     }
     assert app["deployments"]["MusicGenEngine"]["replica_states"] == {"RUNNING": 2}
@@ -231,6 +232,48 @@ def test_fifty_concurrent_duplicates_over_two_ingress_replicas_make_one_generati
     spread = {rid: _access_log_posts(service, rid) - n for rid, n in before.items()}
     service.note(f"50 duplicates: POSTs per ingress replica {spread}, callbacks 1")
     assert sum(spread.values()) == 50 and all(n > 0 for n in spread.values()), spread
+
+
+def test_listeners_on_both_nodes_hear_one_generation_and_a_cancel_crosses_replicas(
+    cluster_service: Deployed, callbacks: CallbackReceiver
+) -> None:
+    """Each proxy prefers the ingress replica on its node: two listeners, one on each replica,
+    hear the audio the stem replica makes (through the relay) and the stored WAV equals it; a
+    job posted through one node is cancelled through the other."""
+    service = cluster_service
+    proxies = [service.base_url, service.worker_proxy_url]
+    body = _body("stream-cluster", callbacks.url, {"drums": "procedural", "bass": SLOW}, duration=6.0)
+    assert httpx.post(f"{proxies[0]}/generate", json=body, timeout=60).status_code == 202
+
+    def listen(proxy: str) -> bytes:
+        url = f"{proxy}/generate/stream-cluster/stream?stem=drums&format=pcm"
+        return httpx.get(url, timeout=120).content
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        heard = list(pool.map(listen, proxies))
+    done = callbacks.wait_for("stream-cluster", timeout=120)
+    stored = httpx.get(f"{proxies[1]}/generate/stream-cluster/stream?stem=drums&format=pcm", timeout=60)
+
+    assert done["status"] == "completed"
+    assert heard[0] == heard[1] == stored.content and len(heard[0]) == 6 * 44100 * 4
+
+    cancel = _body("cancel-cluster", callbacks.url, {"bass": SLOW}, duration=30.0)
+    started = time.monotonic()
+    assert httpx.post(f"{proxies[0]}/generate", json=cancel, timeout=60).status_code == 202
+    _wait(
+        "the slow engine generating",
+        lambda: (
+            service.client.get(f"{proxies[1]}/generate/cancel-cluster").json()["progress"]["fraction"] > 0
+        ),
+        timeout=60,
+    )
+    assert httpx.delete(f"{proxies[1]}/generate/cancel-cluster", timeout=30).status_code == 202
+    cancelled = callbacks.wait_for("cancel-cluster", timeout=60)
+    assert cancelled["status"] == "cancelled" and cancelled["generated_stems"] == []
+    service.note(
+        f"cancel across replicas: callback {time.monotonic() - started:.1f} s after the POST (30 s job)"
+    )
+    assert time.monotonic() - started < 25
 
 
 # --- user_config redeploy ----------------------------------------------------------------------
