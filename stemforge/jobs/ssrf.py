@@ -7,7 +7,7 @@ so a name that re-resolves to a private address later (DNS rebinding) cannot sli
 
 import ipaddress
 import socket
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 
 import httpx
 
@@ -91,13 +91,27 @@ def check_callback_url(url: str, allowed_hosts: Collection[str]) -> None:
     check_callback_host(host, parsed.port or (443 if parsed.scheme == "https" else 80), allowed_hosts)
 
 
-class GuardedTransport(httpx.AsyncBaseTransport):
-    """Resolves and checks the host at each request, then connects to the checked address
-    (keeping the Host header and the TLS server name of the original host)."""
+# ``check(host, port, allowed_hosts)``: the addresses to connect to (``[]``: by name, an exempt
+# host), or an ``InvalidRequest`` naming the field whose URL it is.
+HostCheck = Callable[[str, int, Collection[str]], list[IPAddress]]
 
-    def __init__(self, allowed_hosts: Collection[str], inner: httpx.AsyncBaseTransport | None = None) -> None:
+
+class GuardedTransport(httpx.AsyncBaseTransport):
+    """Resolves and checks the host at each request (``check``: callback URLs' rule by default),
+    then connects to the checked address (keeping the Host header and the TLS server name of
+    the original host). ``close_inner``: false for a transport the caller keeps."""
+
+    def __init__(
+        self,
+        allowed_hosts: Collection[str],
+        inner: httpx.AsyncBaseTransport | None = None,
+        check: HostCheck = check_callback_host,
+        close_inner: bool = True,
+    ) -> None:
         self._allowed = allowed_hosts
         self._inner = inner or httpx.AsyncHTTPTransport()
+        self._check = check
+        self._close_inner = close_inner
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         import asyncio
@@ -105,7 +119,7 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         url = request.url
         port = url.port or (443 if url.scheme == "https" else 80)
         host = ascii_host(url)
-        addresses = await asyncio.to_thread(check_callback_host, host, port, self._allowed)
+        addresses = await asyncio.to_thread(self._check, host, port, self._allowed)
         if addresses:
             address = addresses[0]
             literal = f"[{address}]" if address.version == 6 else str(address)
@@ -115,4 +129,5 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         return await self._inner.handle_async_request(request)
 
     async def aclose(self) -> None:
-        await self._inner.aclose()
+        if self._close_inner:
+            await self._inner.aclose()

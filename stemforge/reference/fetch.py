@@ -12,6 +12,7 @@ fetch (resolution, connection, headers, body, every redirect) and the body is re
 import asyncio
 import base64
 import binascii
+import functools
 import re
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
@@ -21,7 +22,14 @@ from typing import Literal
 import httpx
 
 from stemforge.errors import BlobNotFound, InvalidRequest
-from stemforge.jobs.ssrf import CallbackURLRefused, IPAddress, ascii_host, is_public, resolve
+from stemforge.jobs.ssrf import (
+    CallbackURLRefused,
+    GuardedTransport,
+    IPAddress,
+    ascii_host,
+    is_public,
+    resolve,
+)
 from stemforge.storage.base import Storage
 
 SCHEME_MESSAGE = "must be an https URL (or http where allowed), or a blob path in our container"
@@ -176,34 +184,6 @@ def _checked_addresses(host: str, port: int, allowed_hosts: Collection[str], fie
     return addresses
 
 
-class _GuardedFetchTransport(httpx.AsyncBaseTransport):
-    """``ssrf.GuardedTransport`` with refusals naming ``field``: checks the host at each request and
-    connects to the checked address (keeping the Host header and TLS server name)."""
-
-    def __init__(self, field: str, allowed_hosts: Collection[str], inner: httpx.AsyncBaseTransport | None):
-        self._field = field
-        self._allowed = allowed_hosts
-        self._owns_inner = inner is None
-        self._inner = inner or httpx.AsyncHTTPTransport()
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        url = request.url
-        port = url.port or (443 if url.scheme == "https" else 80)
-        host = ascii_host(url)
-        addresses = await asyncio.to_thread(_checked_addresses, host, port, self._allowed, self._field)
-        if addresses:
-            address = addresses[0]
-            literal = f"[{address}]" if address.version == 6 else str(address)
-            request.url = url.copy_with(host=literal)
-            request.headers["host"] = url.netloc.decode("ascii")
-            request.extensions = {**request.extensions, "sni_hostname": host}
-        return await self._inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        if self._owns_inner:  # a transport the caller passed in is the caller's to close
-            await self._inner.aclose()
-
-
 def _parse_url(url: str, field: str, schemes: tuple[str, ...]) -> httpx.URL:
     try:
         parsed = httpx.URL(url)
@@ -298,7 +278,9 @@ async def fetch_url(
     redirects included."""
     schemes = ("https", "http") if allow_http else ("https",)
     parsed = _parse_url(url.strip(), field, schemes)
-    guard = _GuardedFetchTransport(field, allowed_hosts, transport)
+    # The callbacks' guard, its refusals naming this field; a transport passed in stays the caller's.
+    check = functools.partial(_checked_addresses, field=field)
+    guard = GuardedTransport(allowed_hosts, transport, check=check, close_inner=transport is None)
     try:
         async with asyncio.timeout(limits.timeout_seconds):
             async with httpx.AsyncClient(
