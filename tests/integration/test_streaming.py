@@ -7,6 +7,7 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -201,3 +202,41 @@ def test_streams_of_unknown_jobs_and_stems_are_refused(
     callback_receiver.wait_for(gen_id, timeout=60)
     late = service.client.delete(f"{service.base_url}/generate/{gen_id}")
     assert late.status_code == 409 and "too late" in late.json()["message"]
+
+
+def test_a_browser_plays_the_stream_while_the_job_runs(
+    service: Service, callback_receiver: CallbackReceiver
+) -> None:
+    """Chromium's <audio> plays the open-ended WAV as it arrives: it is playing before the job ends."""
+    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+    from tests.integration.test_playground import CHROMIUM, CHROMIUM_ARGS
+
+    if not Path(CHROMIUM).is_file():
+        pytest.skip(f"no Chromium at {CHROMIUM}")
+    gen_id = "stream-browser"
+    assert service.generate(_body(gen_id, callback_receiver.url, seconds=30.0)).status_code == 202
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(f"{service.base_url}/health")
+            heard = page.evaluate(
+                """async (url) => {
+                    const audio = new Audio(url);
+                    await audio.play();
+                    await new Promise((done) => {
+                        const look = () => (audio.currentTime > 1.0 ? done() : setTimeout(look, 50));
+                        look();
+                    });
+                    return {currentTime: audio.currentTime, paused: audio.paused};
+                }""",
+                f"{service.base_url}/generate/{gen_id}/stream?stem=drums",
+            )
+            playing_while_running = callback_receiver.count(gen_id) == 0
+        finally:
+            browser.close()
+    payload = callback_receiver.wait_for(gen_id, timeout=180)
+
+    assert heard["currentTime"] > 1.0 and not heard["paused"]
+    assert playing_while_running, "the job had already called back when the browser was playing"
+    assert payload["status"] == "completed"
