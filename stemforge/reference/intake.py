@@ -14,10 +14,12 @@ from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import numpy as np
 import soundfile as sf
 
 from stemforge.errors import InvalidRequest
+from stemforge.jobs.ssrf import ascii_host
 from stemforge.jobs.store import JOBS_PREFIX, REFERENCES_PREFIX
 from stemforge.music.spec import SAMPLE_RATE, ReferenceSpec
 from stemforge.reference.analysis import analyse_reference
@@ -162,12 +164,19 @@ async def _read(value: str, name: str, storage: Storage, limits: ReferenceLimits
         if value.lstrip("/").startswith(JOBS_PREFIX):  # job records are no one's reference
             raise InvalidRequest(name, f"no file at blob path {value!r} in the container")
         return await asyncio.to_thread(read_blob, storage, value, name, limits.max_bytes)
-    if value.lower().startswith("http://") and not limits.allow_http:
-        host = value.split("/", 3)[2].rsplit("@", 1)[-1].split(":", 1)[0].lower()
-        if host not in limits.allowed_hosts:
-            raise InvalidRequest(name, "must be an https URL (plain http is off: REFERENCE_ALLOW_HTTP)")
+    # Plain http (redirects included) only where allowed, or from a host exempt from the guard.
+    allow_http = limits.allow_http or _host(value) in limits.allowed_hosts
+    if not allow_http and value.strip().lower().startswith("http://"):
+        raise InvalidRequest(name, "must be an https URL (plain http is off: REFERENCE_ALLOW_HTTP)")
     fetch = FetchLimits(max_bytes=limits.max_bytes, timeout_seconds=limits.timeout_seconds)
-    return await fetch_url(value, name, fetch, limits.allowed_hosts)
+    return await fetch_url(value, name, fetch, limits.allowed_hosts, allow_http=allow_http)
+
+
+def _host(url: str) -> str | None:
+    try:
+        return ascii_host(httpx.URL(url.strip())).lower().strip("[]")
+    except (httpx.InvalidURL, UnicodeError, ValueError):
+        return None  # fetch_url refuses it, naming the field
 
 
 def _audio_intake(

@@ -2,6 +2,7 @@
 file's tracks played as written, the other stems composed to its chords."""
 
 import io
+import json
 from dataclasses import replace
 
 import numpy as np
@@ -32,7 +33,9 @@ def test_accompanying_starts_bar_one_on_the_reference_s_downbeat(
     engine: ProceduralEngine, offset: float
 ) -> None:
     reference = ReferenceSpec(mode="accompany", kind="audio", duration_seconds=8.0, offset_seconds=offset)
-    stem = engine.generate(replace(SPEC, reference=reference), ["bass"]).stems[0]
+    result = engine.generate(replace(SPEC, reference=reference), ["bass"])
+    stem = result.stems[0]
+    assert json.loads(result.attachments[0].data)["bar_1_seconds"] == offset
 
     lead = round(offset * SAMPLE_RATE)
     assert stem.audio.shape == (SPEC.num_frames, 2)

@@ -158,7 +158,11 @@ class ProceduralEngine(Engine[ProceduralConfig]):
         if config.midi:
             attachments.append(
                 Attachment(
-                    "song_plan", "json", json.dumps(plan.to_dict(), indent=1).encode(), "application/json"
+                    "song_plan",
+                    "json",
+                    # Its times count from bar 1, which falls ``bar_1_seconds`` into the stems.
+                    json.dumps({**plan.to_dict(), "bar_1_seconds": offset}, indent=1).encode(),
+                    "application/json",
                 )
             )
         applied = self._applied(plan, synth)
