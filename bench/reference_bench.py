@@ -87,16 +87,7 @@ def main() -> None:
             f"downbeat {downbeat_error:+5.1f} ms | {took:4.2f} s"
         )
         # The accompaniment, as the service resolves it: the reference's tempo, chords, downbeat.
-        intake = ReferenceIntake(
-            mode="accompany",
-            kind="audio",
-            duration_seconds=track.shape[0] / SAMPLE_RATE,
-            bpm=heard.bpm,
-            first_downbeat_seconds=heard.first_downbeat_seconds,
-            chords=heard.chords,
-            time_signature=None,
-            analysis=heard.to_dict(),
-        )
+        intake = ReferenceIntake.of_audio(heard, "accompany", None, "WAV")
         request = GenerateRequest.model_validate(
             {
                 "generation_request_id": "bench",

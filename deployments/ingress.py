@@ -72,10 +72,11 @@ from stemforge.storage.base import blob_path
 from stemforge.storage.factory import storage_from_settings
 from stemforge.storage.local import BLOB_ROUTE, LocalDiskStorage
 from stemforge.storage.timed import timed_storage
+from stemforge.streaming.bodies import live_body, stored_body
 from stemforge.streaming.events import JobEvents
 from stemforge.streaming.hub import MIX
 from stemforge.streaming.observer import RelayObserver
-from stemforge.streaming.pcm import pcm_of_wav, to_pcm16, wav_stream_header
+from stemforge.streaming.pcm import pcm_of_wav
 from stemforge.streaming.sse import comment, format_event
 
 logger = logging.getLogger(__name__)
@@ -85,7 +86,6 @@ STATUS_TIMEOUT_SECONDS = 2.0
 # happened for this long (proxies close silent connections).
 SSE_POLL_SECONDS = 0.5
 SSE_KEEPALIVE_SECONDS = 15.0
-STORED_CHUNK_BYTES = 4 * SAMPLE_RATE * CHANNELS * 2  # 4 s of stored 16-bit audio
 STORAGE_THREADS = 32
 # Fields of the seed's /health ``services``: engines it names, whether or not they exist here.
 SEED_SERVICE_ENGINES = ("musicgen", "stable_audio")
@@ -142,31 +142,6 @@ def _media_type(suffix: str) -> str:
     return {".wav": "audio/wav", ".mid": "audio/midi", ".json": "application/json"}.get(
         suffix, "application/octet-stream"
     )
-
-
-async def _live_body(listen: Any, format: str) -> AsyncIterator[bytes]:
-    """The relay's stream as bytes: a WAV header of open length first (``wav``), then PCM as
-    the engines make it. A client that goes away only closes this stream: the job goes on."""
-    header_sent = format != "wav"
-    try:
-        async for item in listen:
-            if isinstance(item, dict):
-                if not header_sent and ("sample_rate" in item or "missing" in item):
-                    header_sent = True
-                    yield wav_stream_header(
-                        item.get("sample_rate", SAMPLE_RATE), item.get("channels", CHANNELS)
-                    )
-                continue
-            yield to_pcm16(item)
-    finally:
-        listen.cancel()
-
-
-async def _stored_body(pcm: bytes, format: str) -> AsyncIterator[bytes]:
-    if format == "wav":
-        yield wav_stream_header(SAMPLE_RATE, CHANNELS)
-    for start in range(0, len(pcm), STORED_CHUNK_BYTES):
-        yield pcm[start : start + STORED_CHUNK_BYTES]
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 0.1}, max_ongoing_requests=256)
@@ -267,8 +242,9 @@ class Ingress:
         routes = route_request(body, self._routing, self._settings.mode, self._engines)
         check_limits(body, self._settings)
         p = body.parameters
-        # An engine that cannot use the reference is refused before anything is fetched.
-        check_engines(resolve_spec(body, engines=len(routes)), routes, reference_kind(p))
+        reference = reference_kind(p)
+        if reference is not None:  # an engine that cannot use it: refused before anything is fetched
+            check_engines(resolve_spec(body, engines=len(routes)), routes, reference)
         if body.callback_url is not None:
             url, allowed = str(body.callback_url), self._settings.callback_allowed_hosts
             if _needs_lookup(url, allowed):
@@ -367,13 +343,13 @@ class Ingress:
         if record.status == "completed":  # stored: the same audio, from storage
             body = await self._stored_pcm(record, stem)
             if body is not None:
-                return StreamingResponse(_stored_body(body, format), media_type=media, headers=headers)
+                return StreamingResponse(stored_body(body, format), media_type=media, headers=headers)
         if record.status != "processing":
             raise JobConflict(f"job {generation_request_id!r} is {record.status}: it has no audio to stream")
         if self._listen is None:
             raise StreamUnavailable("streaming is not deployed here (no StreamRelay)")
         listen = self._listen.listen.remote(generation_request_id, stem)
-        return StreamingResponse(_live_body(listen, format), media_type=media, headers=headers)
+        return StreamingResponse(live_body(listen, format), media_type=media, headers=headers)
 
     @app.get("/generate/{generation_request_id}/events")
     async def events(self, generation_request_id: str = Path(max_length=128)) -> StreamingResponse:

@@ -21,8 +21,9 @@ import soundfile as sf
 from stemforge.errors import InvalidRequest
 from stemforge.jobs.ssrf import ascii_host
 from stemforge.jobs.store import JOBS_PREFIX, REFERENCES_PREFIX
+from stemforge.music.notes import Note
 from stemforge.music.spec import SAMPLE_RATE, ReferenceSpec
-from stemforge.reference.analysis import analyse_reference
+from stemforge.reference.analysis import ReferenceAnalysis, analyse_reference
 from stemforge.reference.decode import decode_audio, to_stereo_44k
 from stemforge.reference.fetch import FetchLimits, classify_source, decode_base64_midi, fetch_url, read_blob
 from stemforge.reference.midi_input import InvalidMidi, MidiScore, read_midi
@@ -57,8 +58,25 @@ class ReferenceIntake:
     time_signature: str | None  # the MIDI's; audio analysis is read in the request's metre
     analysis: dict[str, Any]  # parameters.reference_analysis
     mono: np.ndarray | None = None  # audio: mono float32 at SAMPLE_RATE, until it is stored
-    midi_parts: tuple[tuple[str, tuple[Any, ...]], ...] = field(default=())
+    midi_parts: tuple[tuple[str, tuple[Note, ...]], ...] = field(default=())
     audio_path: str | None = None  # where ``mono`` was stored, for engines that hear it
+
+    @classmethod
+    def of_audio(
+        cls, analysis: ReferenceAnalysis, mode: str, mono: np.ndarray | None, format: str
+    ) -> "ReferenceIntake":
+        """What an analysed track brings (``mono``: its audio, to be kept for the engines)."""
+        return cls(
+            mode=mode,
+            kind="audio",
+            duration_seconds=analysis.duration_seconds,
+            bpm=analysis.bpm,
+            first_downbeat_seconds=analysis.first_downbeat_seconds,
+            chords=analysis.chords,
+            time_signature=None,
+            analysis={"source": "audio", "format": format, **analysis.to_dict()},
+            mono=mono,
+        )
 
     def spec(self, offset_seconds: float) -> ReferenceSpec:
         return ReferenceSpec(
@@ -193,17 +211,7 @@ def _audio_intake(
             "no steady tempo found in the reference, so it cannot be accompanied: give "
             "parameters.target_bpm, or use reference_mode style",
         )
-    return ReferenceIntake(
-        mode=mode,
-        kind="audio",
-        duration_seconds=mono.shape[0] / SAMPLE_RATE,
-        bpm=analysis.bpm,
-        first_downbeat_seconds=analysis.first_downbeat_seconds,
-        chords=analysis.chords,
-        time_signature=None,
-        analysis={"source": "audio", "format": decoded.format, **analysis.to_dict()},
-        mono=mono,
-    )
+    return ReferenceIntake.of_audio(analysis, mode, mono, decoded.format)
 
 
 def _midi_intake(data: bytes, mode: str, max_seconds: float) -> ReferenceIntake:

@@ -5,8 +5,9 @@ tests (prompts, windows, config) run everywhere.
 """
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -51,3 +52,20 @@ def musicgen_engine(tiny_checkpoints: dict[str, Path]) -> Iterator[object]:
 @pytest.fixture(scope="module")
 def melody_engine(tiny_checkpoints: dict[str, Path]) -> Iterator[object]:
     yield _engine(tiny_checkpoints["melody"])
+
+
+def chroma_fed(monkeypatch: pytest.MonkeyPatch, run: Callable[[], Any]) -> tuple[Any, Any]:
+    """The melody condition the first window of ``run()`` was given (chroma, frames x 12) and
+    what ``run()`` returned."""
+    from stemforge.engines.musicgen import conditioning
+
+    seen: list[Any] = []
+
+    class Recording(conditioning.PrefixConditioning):
+        def __init__(self, model: Any, text: Any, rows: Any, chroma: Any, guidance: bool) -> None:
+            seen.extend(chroma)
+            super().__init__(model, text, rows, chroma, guidance)
+
+    monkeypatch.setattr(conditioning, "PrefixConditioning", Recording)
+    result = run()
+    return seen[0].numpy(), result

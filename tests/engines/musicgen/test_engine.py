@@ -14,7 +14,7 @@ from stemforge.engines.base import EngineJob, run_batch
 from stemforge.errors import ConfigurationError
 from stemforge.music.chords import parse_chord
 from stemforge.music.spec import SAMPLE_RATE, MusicSpec
-from tests.engines.musicgen.conftest import FAST
+from tests.engines.musicgen.conftest import FAST, chroma_fed
 
 FRAME_RATE = 50
 
@@ -142,19 +142,9 @@ def test_tempo_is_measured_and_optionally_stretched(musicgen_engine: Any) -> Non
 def test_melody_is_conditioned_on_the_requested_chords(
     melody_engine: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from stemforge.engines.musicgen import conditioning
-
-    seen: list[Any] = []
-
-    class Recording(conditioning.PrefixConditioning):
-        def __init__(self, model: Any, text: Any, rows: Any, chroma: Any, guidance: bool) -> None:
-            seen.extend(chroma)
-            super().__init__(model, text, rows, chroma, guidance)
-
-    monkeypatch.setattr(conditioning, "PrefixConditioning", Recording)
     # One chord per bar; a bar is 2 s at 120 BPM.
-    melody_engine.generate(_spec(duration_seconds=4.0, chord_progression=("C", "F#")), ["bass"])
-    chroma = seen[0].numpy()
+    spec = _spec(duration_seconds=4.0, chord_progression=("C", "F#"))
+    chroma, _ = chroma_fed(monkeypatch, lambda: melody_engine.generate(spec, ["bass"]))
     seconds = np.arange(chroma.shape[0]) * 4096 / 32_000
     for symbol, (start, end) in (("C", (0.3, 1.7)), ("F#", (2.3, 3.7))):
         frames = chroma[(seconds > start) & (seconds < end)]

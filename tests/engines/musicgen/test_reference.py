@@ -10,6 +10,12 @@ import pytest
 
 from stemforge.engines.base import EngineJob
 from stemforge.music.spec import SAMPLE_RATE, MusicSpec, ReferenceSpec
+from tests.engines.musicgen.conftest import chroma_fed
+
+
+def _chroma_fed(engine: Any, job: EngineJob, monkeypatch: pytest.MonkeyPatch) -> tuple[np.ndarray, Any]:
+    return chroma_fed(monkeypatch, lambda: engine.generate_batch([job])[0])
+
 
 SPEC = MusicSpec(bpm=120.0, duration_seconds=1.0, seed=7, chord_progression=("Am", "F"))
 
@@ -60,21 +66,6 @@ def test_accompany_is_silent_until_the_first_downbeat(musicgen_engine: Any) -> N
     lead = round(offset * SAMPLE_RATE)
     assert not stem.audio[:lead].any()
     assert np.abs(stem.audio[lead:]).max() > 0
-
-
-def _chroma_fed(engine: Any, job: EngineJob, monkeypatch: pytest.MonkeyPatch) -> tuple[np.ndarray, Any]:
-    from stemforge.engines.musicgen import conditioning
-
-    seen: list[Any] = []
-
-    class Recording(conditioning.PrefixConditioning):
-        def __init__(self, model: Any, text: Any, rows: Any, chroma: Any, guidance: bool) -> None:
-            seen.extend(chroma)
-            super().__init__(model, text, rows, chroma, guidance)
-
-    monkeypatch.setattr(conditioning, "PrefixConditioning", Recording)
-    result = engine.generate_batch([job])[0]
-    return seen[0].numpy(), result
 
 
 @pytest.mark.parametrize(("hz", "pitch_class"), [(329.63, 4), (466.16, 10)])
