@@ -13,6 +13,8 @@ from stemforge.errors import BlobNotFound, StorageError
 from stemforge.storage.base import StoredBlob
 from stemforge.storage.url_signing import BlobUrlSigner
 
+_MAX_NAME_BYTES = 255  # NAME_MAX of the usual file systems (ext4, xfs, APFS, NTFS)
+
 BLOB_ROUTE = "/blobs"
 _FILE_MODE = 0o644  # mkstemp creates 0600 files; blobs are meant to be served
 _PART_SUFFIX = ".part"
@@ -42,6 +44,10 @@ class LocalDiskStorage:
             target = (self._container_root / path).resolve()
         except (ValueError, OSError):  # an embedded NUL, a name too long
             raise BlobNotFound(f"no blob at {path!r}") from None
+        # resolve() does not read the names: one longer than the file system allows (255 bytes
+        # each, an id of 128 four-byte characters) cannot exist, and is no storage failure.
+        if any(len(part.encode("utf-8", "surrogateescape")) > _MAX_NAME_BYTES for part in target.parts):
+            raise BlobNotFound(f"no blob at {path!r}")
         if not target.is_relative_to(self._container_root) or target == self._container_root:
             raise BlobNotFound(f"no blob at {path!r}")
         return target

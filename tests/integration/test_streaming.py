@@ -193,6 +193,12 @@ def test_streams_of_unknown_jobs_and_stems_are_refused(
 ) -> None:
     assert service.client.get(f"{service.base_url}/generate/no-such-job/stream?stem=bass").status_code == 404
     assert service.client.get(f"{service.base_url}/generate/no-such-job/events").status_code == 404
+    too_long = "\U0001f3b8" * 128  # no such record can exist: a 404, not a storage failure
+    for method, route in (("GET", ""), ("DELETE", ""), ("GET", "/stream?stem=bass"), ("GET", "/events")):
+        assert (
+            service.client.request(method, f"{service.base_url}/generate/{too_long}{route}").status_code
+            == 404
+        )
     gen_id = "stream-refused"
     assert service.generate(_body(gen_id, callback_receiver.url, ["bass"], 2.0)).status_code == 202
     wrong = service.client.get(f"{service.base_url}/generate/{gen_id}/stream?stem=vocals")

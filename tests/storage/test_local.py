@@ -50,6 +50,16 @@ def test_a_missing_blob_is_blob_not_found(storage: LocalDiskStorage) -> None:
         storage.get("aud/gen/none.wav")
 
 
+@pytest.mark.parametrize("name", ["\U0001f3b8" * 128 + ".json", "a" * 256, "\u00e9" * 128])
+def test_a_name_too_long_to_exist_is_not_found_not_a_storage_failure(
+    storage: LocalDiskStorage, name: str
+) -> None:
+    # An id of 128 four-byte characters makes a file name no file system holds (255 bytes).
+    storage.put("_jobs/records/other.json", b"{}", content_type="application/json")  # the folder exists
+    with pytest.raises(BlobNotFound):
+        storage.get(f"_jobs/records/{name}")
+
+
 def test_a_write_that_cannot_happen_is_a_storage_error(storage: LocalDiskStorage, tmp_path: Path) -> None:
     (tmp_path / "audio-files" / "aud-1").write_text("a file where a folder should be")
 
